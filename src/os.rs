@@ -1,0 +1,33 @@
+//! Memory straight from the OS, for the tracker's own tables: never through the global
+//! allocator, so the allocator path can grow them without reentering itself.
+
+/// Maps `bytes` of zeroed, private, read-write memory; null when the OS refuses.
+pub(crate) fn map_zeroed(bytes: usize) -> *mut u8 {
+    // SAFETY: an anonymous private mapping with no address hint touches no existing memory;
+    // mmap has no other preconditions.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        std::ptr::null_mut()
+    } else {
+        p.cast()
+    }
+}
+
+/// Returns memory from [`map_zeroed`] to the OS.
+///
+/// # Safety
+/// * `ptr` and `bytes` must be exactly a mapping returned by [`map_zeroed`], not yet unmapped,
+///   and nothing may use the memory afterwards.
+pub(crate) unsafe fn unmap(ptr: *mut u8, bytes: usize) {
+    // SAFETY: the caller promises this is a whole live mapping of ours that nobody uses again.
+    unsafe { libc::munmap(ptr.cast(), bytes) };
+}

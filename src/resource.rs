@@ -1,0 +1,441 @@
+//! Resources: a name, a kind, a creation time and live counters, shared by the blocks
+//! tagged with them.
+//!
+//! A resource is split in two:
+//! * a *hot* slot, read and written by the allocator path with atomics only: live blocks,
+//!   live bytes, holds, state and owner. Hot slots live in chunks mapped from the OS and
+//!   never moved or freed, so a resource id stays a valid index forever; each slot has its
+//!   own cache line, so two threads tagging two resources never share a line.
+//! * *cold* metadata (name, kind, times, order), only touched under the registry lock by
+//!   tracker code, which may allocate (under the reentrancy guard).
+//!
+//! A resource is alive while it has live blocks or holds (an open scope, an instrumented
+//! future, a tracker call in progress). The allocator path that drops the last one marks
+//! it dead; the registry reclaims dead slots later, outside the allocator path, so that
+//! the allocator never drops a name.
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+
+use crate::clock::Timestamp;
+use crate::guard::Reentrancy;
+use crate::table::RecordTable;
+
+/// The record table of every tagged block in the process.
+pub(crate) static RECORDS: RecordTable = RecordTable::new();
+
+/// Bits of a record value that hold the resource id.
+const RES_BITS: u32 = 24;
+/// Resource ids are below this.
+pub(crate) const MAX_RESOURCES: usize = 1 << RES_BITS;
+/// Block sizes are below this (1 TiB); a larger block's record is dropped and counted.
+pub(crate) const MAX_BLOCK_SIZE: usize = 1 << (64 - RES_BITS);
+
+/// Packs a block's size and resource into a record value.
+#[inline(always)]
+pub(crate) fn pack(size: usize, res: u32) -> u64 {
+    ((size as u64) << RES_BITS) | u64::from(res)
+}
+
+/// Unpacks a record value into (size, resource).
+#[inline(always)]
+pub(crate) fn unpack(v: u64) -> (usize, u32) {
+    ((v >> RES_BITS) as usize, (v & ((1 << RES_BITS) - 1)) as u32)
+}
+
+const CHUNK_BITS: u32 = 12;
+const CHUNK_SLOTS: usize = 1 << CHUNK_BITS;
+const CHUNKS: usize = MAX_RESOURCES / CHUNK_SLOTS;
+
+/// One unit of `Hot::refs` for a live block (low 40 bits count blocks).
+const BLOCK: u64 = 1;
+/// One unit of `Hot::refs` for a hold (high 24 bits count holds).
+const HOLD: u64 = 1 << 40;
+
+const FREE: u8 = 0;
+const LIVE: u8 = 1;
+const DEAD: u8 = 2;
+
+/// Where a resource came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Origin {
+    /// `LeakTracker::track`: one block.
+    Object = 0,
+    /// `LeakTracker::scope`.
+    Scope = 1,
+    /// `LeakTracker::instrument`.
+    Task = 2,
+}
+
+/// The allocator-side half of a resource.
+#[repr(C, align(64))]
+pub(crate) struct Hot {
+    /// Live blocks (`BLOCK` units) plus holds (`HOLD` units); the resource dies at zero.
+    refs: AtomicU64,
+    /// Live bytes (requested sizes).
+    bytes: AtomicUsize,
+    /// Owning tracker id.
+    tracker: AtomicU32,
+    state: AtomicU8,
+    origin: AtomicU8,
+}
+
+static CHUNK_PTRS: [AtomicPtr<Hot>; CHUNKS] = [const { AtomicPtr::new(std::ptr::null_mut()) }; CHUNKS];
+
+/// The hot slot of resource `id`.
+///
+/// `id` must have been handed out by the registry (its chunk is mapped); ids from record
+/// values and thread tags always are.
+#[inline(always)]
+pub(crate) fn hot(id: u32) -> &'static Hot {
+    let id = id as usize;
+    let chunk = CHUNK_PTRS[(id >> CHUNK_BITS) & (CHUNKS - 1)].load(Ordering::Acquire);
+    debug_assert!(!chunk.is_null());
+    // SAFETY: the registry maps a resource's chunk (zeroed, `CHUNK_SLOTS` slots, never
+    // unmapped) before it hands out the id, and publishes it with Release; every `Hot`
+    // field is an atomic, so a shared reference to zeroed memory is valid.
+    unsafe { &*chunk.add(id & (CHUNK_SLOTS - 1)) }
+}
+
+impl Hot {
+    /// Counts a new live block of `size` bytes.
+    #[inline(always)]
+    pub(crate) fn add_block(&self, size: usize) {
+        self.bytes.fetch_add(size, Ordering::Relaxed);
+        self.refs.fetch_add(BLOCK, Ordering::Relaxed);
+    }
+
+    /// Uncounts a live block of `size` bytes; the resource may die.
+    #[inline(always)]
+    pub(crate) fn remove_block(&self, size: usize) {
+        self.bytes.fetch_sub(size, Ordering::Relaxed);
+        self.release(BLOCK);
+    }
+
+    /// Changes the size of one of this resource's live blocks.
+    #[inline(always)]
+    pub(crate) fn resize_block(&self, old: usize, new: usize) {
+        if new >= old {
+            self.bytes.fetch_add(new - old, Ordering::Relaxed);
+        } else {
+            self.bytes.fetch_sub(old - new, Ordering::Relaxed);
+        }
+    }
+
+    /// Takes a hold: the resource stays alive, even without blocks, until it is released.
+    /// Only valid while the resource is known alive (a block record or a hold exists).
+    #[inline]
+    pub(crate) fn acquire_hold(&self) {
+        self.refs.fetch_add(HOLD, Ordering::Relaxed);
+    }
+
+    /// Releases a hold.
+    #[inline]
+    pub(crate) fn release_hold(&self) {
+        self.release(HOLD);
+    }
+
+    #[inline(always)]
+    fn release(&self, unit: u64) {
+        if self.refs.fetch_sub(unit, Ordering::AcqRel) == unit {
+            self.state.store(DEAD, Ordering::Release);
+        }
+    }
+
+    /// The owning tracker's id.
+    #[inline(always)]
+    pub(crate) fn tracker(&self) -> u32 {
+        self.tracker.load(Ordering::Relaxed)
+    }
+
+    /// Where the resource came from.
+    #[inline]
+    pub(crate) fn origin(&self) -> Origin {
+        match self.origin.load(Ordering::Relaxed) {
+            0 => Origin::Object,
+            1 => Origin::Scope,
+            _ => Origin::Task,
+        }
+    }
+
+    /// (live blocks, live bytes), read without a lock (exact when no thread is changing them).
+    #[inline]
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        let refs = self.refs.load(Ordering::Acquire);
+        (
+            (refs & (HOLD - 1)) as usize,
+            self.bytes.load(Ordering::Relaxed),
+        )
+    }
+
+    fn is_live(&self) -> bool {
+        self.state.load(Ordering::Acquire) == LIVE
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Block records: the operations of the allocator path.
+
+/// Records a new block of `size` bytes at `addr`, tagged with `res` (alive: the caller's
+/// tag holds it). Never allocates, never panics; a record the table cannot take is counted
+/// as dropped.
+#[inline]
+pub(crate) fn record_block(addr: usize, size: usize, res: u32) {
+    if size >= MAX_BLOCK_SIZE {
+        RECORDS.count_dropped(addr);
+        return;
+    }
+    let _ = RECORDS.upsert(addr, |old| {
+        if let Some(stale) = old {
+            // A record for a block that was freed behind our back (it cannot be live).
+            let (s, r) = unpack(stale);
+            hot(r).remove_block(s);
+        }
+        hot(res).add_block(size);
+        pack(size, res)
+    });
+}
+
+/// Forgets the record of a block being freed, if it has one.
+#[inline]
+pub(crate) fn forget_block(addr: usize) {
+    RECORDS.remove(addr, |v| {
+        let (s, r) = unpack(v);
+        hot(r).remove_block(s);
+    });
+}
+
+/// Takes out the record of a block about to be reallocated, leaving its resource's counts
+/// as they are (the block is in flight); give it back with [`put_block`].
+#[inline]
+pub(crate) fn take_block(addr: usize) -> Option<u64> {
+    RECORDS.remove(addr, |_| {})
+}
+
+/// Puts back a record taken by [`take_block`], at `addr` (the new or the old address)
+/// with `size` (the new or the old size).
+#[inline]
+pub(crate) fn put_block(addr: usize, taken: u64, size: usize) {
+    let (old_size, res) = unpack(taken);
+    let h = hot(res);
+    if size >= MAX_BLOCK_SIZE {
+        RECORDS.count_dropped(addr);
+        h.remove_block(old_size);
+        return;
+    }
+    let stored = RECORDS.upsert(addr, |old| {
+        if let Some(stale) = old {
+            let (s, r) = unpack(stale);
+            hot(r).remove_block(s);
+        }
+        h.resize_block(old_size, size);
+        pack(size, res)
+    });
+    if stored.is_err() {
+        h.remove_block(old_size);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The registry: cold metadata and id allocation.
+
+struct Meta {
+    name: Cow<'static, str>,
+    kind: Cow<'static, str>,
+    created: Timestamp,
+    seq: u64,
+}
+
+struct Registry {
+    metas: Vec<Option<Meta>>,
+    free: Vec<u32>,
+    /// Scan for dead slots when `metas.len()` reaches this and the free list is empty.
+    next_scan: usize,
+    next_seq: u64,
+}
+
+static REGISTRY: spin::Mutex<Registry> = spin::Mutex::new(Registry {
+    metas: Vec::new(),
+    free: Vec::new(),
+    next_scan: 1024,
+    next_seq: 0,
+});
+
+/// The registry lock, taken with the reentrancy guard set (the registry allocates).
+/// Field order matters: the lock is released before the guard.
+struct Locked {
+    reg: spin::MutexGuard<'static, Registry>,
+    _reentrancy: Reentrancy,
+}
+
+fn lock_registry() -> Locked {
+    let r = Reentrancy::enter();
+    crate::fork::register_once();
+    Locked {
+        reg: REGISTRY.lock(),
+        _reentrancy: r,
+    }
+}
+
+/// Copies an owned name into a block of the tracker's own. The caller's `String` may have
+/// been allocated inside a scope (tagged); keeping it would show the name as a leak.
+/// Must run under the reentrancy guard.
+fn own_name(s: Cow<'static, str>) -> Cow<'static, str> {
+    match s {
+        Cow::Borrowed(b) => Cow::Borrowed(b),
+        Cow::Owned(o) => Cow::Owned(String::from(o.as_str())),
+    }
+}
+
+impl Registry {
+    /// Drops the metadata of dead resources and frees their ids.
+    fn reclaim(&mut self) {
+        for (id, meta) in self.metas.iter_mut().enumerate() {
+            if meta.is_some() {
+                let h = hot(id as u32);
+                if h.state.load(Ordering::Acquire) == DEAD {
+                    *meta = None;
+                    h.state.store(FREE, Ordering::Relaxed);
+                    self.free.push(id as u32);
+                }
+            }
+        }
+        let live = self.metas.len() - self.free.len();
+        self.next_scan = self.metas.len() + live.max(1024);
+    }
+
+    fn new_id(&mut self) -> Option<u32> {
+        if self.free.is_empty() && self.metas.len() >= self.next_scan {
+            self.reclaim();
+        }
+        if let Some(id) = self.free.pop() {
+            return Some(id);
+        }
+        if self.metas.len() >= MAX_RESOURCES {
+            self.reclaim();
+            return self.free.pop();
+        }
+        let id = self.metas.len();
+        let chunk = &CHUNK_PTRS[id >> CHUNK_BITS];
+        if chunk.load(Ordering::Acquire).is_null() {
+            let p = crate::os::map_zeroed(CHUNK_SLOTS * std::mem::size_of::<Hot>());
+            if p.is_null() {
+                return None;
+            }
+            chunk.store(p.cast(), Ordering::Release);
+        }
+        self.metas.push(None);
+        Some(id as u32)
+    }
+}
+
+/// Creates a resource owned by `tracker` with one hold (the caller's). `None` when there
+/// is no room for another resource.
+pub(crate) fn create(
+    tracker: u32,
+    name: Cow<'static, str>,
+    kind: Cow<'static, str>,
+    origin: Origin,
+    created: Timestamp,
+) -> Option<u32> {
+    let mut l = lock_registry();
+    let name = own_name(name);
+    let kind = own_name(kind);
+    let id = l.reg.new_id()?;
+    let seq = l.reg.next_seq;
+    l.reg.next_seq += 1;
+    l.reg.metas[id as usize] = Some(Meta {
+        name,
+        kind,
+        created,
+        seq,
+    });
+    let h = hot(id);
+    h.bytes.store(0, Ordering::Relaxed);
+    h.tracker.store(tracker, Ordering::Relaxed);
+    h.origin.store(origin as u8, Ordering::Relaxed);
+    h.refs.store(HOLD, Ordering::Relaxed);
+    h.state.store(LIVE, Ordering::Release);
+    Some(id)
+}
+
+/// Renames a live resource and restarts its clock (re-tracking in place); the caller holds it.
+pub(crate) fn update(id: u32, name: Cow<'static, str>, kind: Cow<'static, str>, created: Timestamp) {
+    let mut l = lock_registry();
+    let name = own_name(name);
+    let kind = own_name(kind);
+    if let Some(m) = l.reg.metas.get_mut(id as usize).and_then(Option::as_mut) {
+        m.name = name;
+        m.kind = kind;
+        m.created = created;
+    }
+}
+
+/// A copy of one live resource's data, taken by [`snapshot`].
+#[derive(Debug, Clone)]
+pub(crate) struct Snapshot {
+    pub(crate) tracker: u32,
+    pub(crate) origin: Origin,
+    pub(crate) seq: u64,
+    pub(crate) name: String,
+    pub(crate) kind: String,
+    pub(crate) created: Timestamp,
+    pub(crate) blocks: usize,
+    pub(crate) bytes: usize,
+}
+
+/// The resources (of `tracker`, or of all trackers) that hold at least one live block,
+/// oldest first. O(resources); reclaims dead slots on the way.
+pub(crate) fn snapshot(tracker: Option<u32>) -> Vec<Snapshot> {
+    let mut l = lock_registry();
+    let mut out = Vec::new();
+    for (id, meta) in l.reg.metas.iter().enumerate() {
+        let Some(m) = meta else { continue };
+        let h = hot(id as u32);
+        if !h.is_live() || tracker.is_some_and(|t| t != h.tracker()) {
+            continue;
+        }
+        let (blocks, bytes) = h.counts();
+        if blocks == 0 {
+            continue;
+        }
+        out.push(Snapshot {
+            tracker: h.tracker(),
+            origin: h.origin(),
+            seq: m.seq,
+            name: m.name.to_string(),
+            kind: m.kind.to_string(),
+            created: m.created,
+            blocks,
+            bytes,
+        });
+    }
+    l.reg.reclaim();
+    drop(l);
+    // Outside the lock: sorting may not allocate, but keep the critical section short.
+    let _r = Reentrancy::enter();
+    out.sort_unstable_by_key(|s| s.seq);
+    out
+}
+
+/// Number of resource slots in use (live or not yet reclaimed).
+pub(crate) fn resource_slots() -> usize {
+    let l = lock_registry();
+    l.reg.metas.len() - l.reg.free.len()
+}
+
+/// Takes the registry lock for `fork` (released by [`force_unlock_registry`]).
+pub(crate) fn lock_registry_for_fork() {
+    std::mem::forget(REGISTRY.lock());
+}
+
+/// Releases the lock taken by [`lock_registry_for_fork`].
+///
+/// # Safety
+/// * The registry lock must be held by [`lock_registry_for_fork`] (in this process or in
+///   the parent of this `fork` child).
+pub(crate) unsafe fn force_unlock_registry() {
+    // SAFETY: the caller promises the lock is held and its guard forgotten.
+    unsafe { REGISTRY.force_unlock() };
+}

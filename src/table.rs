@@ -1,0 +1,416 @@
+//! The sharded record table of tagged blocks and the lock-free dealloc filter.
+//!
+//! A record maps a block's address to one `u64` (the resource layer packs size and
+//! resource id into it). Records live in open-addressing hash tables with linear probing
+//! and backward-shift deletion (no tombstones), one per shard, each behind a
+//! `spin::Mutex` held for a few instructions. Shard memory comes straight from the OS
+//! (`mmap`), never from the global allocator, so nothing here allocates through the
+//! allocator that calls it, and nothing here can panic.
+//!
+//! The filter is an array of counters indexed by the top bits of the address hash; every
+//! filter bucket belongs to exactly one shard and is only written under that shard's lock,
+//! so a plain load and store keep it exact. `dealloc` reads one counter: zero means "this
+//! block has no record" and the free goes straight to the inner allocator.
+
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+/// log2 of the number of shards.
+const SHARD_BITS: u32 = 6;
+/// Number of shards.
+pub(crate) const SHARDS: usize = 1 << SHARD_BITS;
+/// log2 of the number of filter counters (the top `SHARD_BITS` of them pick the shard).
+const FILTER_BITS: u32 = 16;
+/// First capacity of a shard, in slots.
+const INITIAL_CAPACITY: usize = 256;
+
+/// One slot: `addr == 0` marks an empty slot (no block lives at address 0).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Slot {
+    addr: usize,
+    val: u64,
+}
+
+/// Size of one slot in bytes: the table's memory per record, before load factor.
+pub(crate) const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
+
+#[inline(always)]
+fn hash(addr: usize) -> u64 {
+    (addr as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+#[inline(always)]
+fn shard_of(h: u64) -> usize {
+    (h >> (64 - SHARD_BITS)) as usize
+}
+
+#[inline(always)]
+fn filter_of(h: u64) -> usize {
+    (h >> (64 - FILTER_BITS)) as usize
+}
+
+/// Error: the table cannot take a record (its memory or its configured cap is exhausted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Full;
+
+struct ShardInner {
+    slots: *mut Slot,
+    /// Capacity in slots: 0 (nothing mapped yet) or a power of two.
+    cap: usize,
+    len: usize,
+    /// Records this shard could not take.
+    dropped: u64,
+}
+
+// SAFETY: `slots` is memory owned by this shard (mapped by it, unmapped by it) and only
+// touched while the shard's mutex is held.
+unsafe impl Send for ShardInner {}
+
+#[repr(align(64))]
+struct Shard {
+    inner: spin::Mutex<ShardInner>,
+}
+
+/// The table: shards, filter, and the per-shard record cap.
+pub(crate) struct RecordTable {
+    shards: [Shard; SHARDS],
+    filter: [AtomicU32; 1 << FILTER_BITS],
+    /// Max records per shard (`usize::MAX`: no cap but memory).
+    shard_limit: AtomicUsize,
+}
+
+impl RecordTable {
+    pub(crate) const fn new() -> RecordTable {
+        RecordTable {
+            shards: [const {
+                Shard {
+                    inner: spin::Mutex::new(ShardInner {
+                        slots: std::ptr::null_mut(),
+                        cap: 0,
+                        len: 0,
+                        dropped: 0,
+                    }),
+                }
+            }; SHARDS],
+            filter: [const { AtomicU32::new(0) }; 1 << FILTER_BITS],
+            shard_limit: AtomicUsize::new(usize::MAX),
+        }
+    }
+
+    /// `false` when `addr` certainly has no record: one atomic load, no lock.
+    #[inline(always)]
+    pub(crate) fn maybe_contains(&self, addr: usize) -> bool {
+        self.filter[filter_of(hash(addr))].load(Ordering::Acquire) != 0
+    }
+
+    /// Caps the number of records (spread evenly over the shards); `None` lifts the cap.
+    pub(crate) fn set_max_records(&self, max: Option<usize>) {
+        let per_shard = max.map_or(usize::MAX, |m| m.div_ceil(SHARDS).max(1));
+        self.shard_limit.store(per_shard, Ordering::Relaxed);
+    }
+
+    /// Runs `f` on the shard of `addr`, under its lock.
+    #[inline(always)]
+    fn with_shard<R>(&self, addr: usize, f: impl FnOnce(&mut ShardView<'_>) -> R) -> R {
+        let h = hash(addr);
+        let mut inner = self.shards[shard_of(h)].inner.lock();
+        let mut view = ShardView {
+            inner: &mut inner,
+            filter: &self.filter,
+            limit: self.shard_limit.load(Ordering::Relaxed),
+        };
+        f(&mut view)
+    }
+
+    /// Inserts or replaces the record of `addr`. `value(old)` runs under the shard lock
+    /// before the record becomes visible to other threads (`old` is the value it replaces)
+    /// and returns the value to store; it must not allocate, lock or panic. It does not run
+    /// when the table cannot take a new record (`Err(Full)`, counted as dropped).
+    #[inline]
+    pub(crate) fn upsert(&self, addr: usize, value: impl FnOnce(Option<u64>) -> u64) -> Result<(), Full> {
+        self.with_shard(addr, |s| s.upsert(addr, hash(addr), value))
+    }
+
+    /// Removes a record and returns its value. `on_remove(val)` runs under the lock.
+    #[inline]
+    pub(crate) fn remove(&self, addr: usize, on_remove: impl FnOnce(u64)) -> Option<u64> {
+        self.with_shard(addr, |s| {
+            let v = s.remove(addr, hash(addr));
+            if let Some(v) = v {
+                on_remove(v);
+            }
+            v
+        })
+    }
+
+    /// Runs `f` on the value of the record at `addr`, if there is one, under the lock: `f`
+    /// returns the new value (`Some`) or removes the record (`None`), and a result.
+    /// Without a record `f` does not run and the result is `None`.
+    pub(crate) fn update<R>(&self, addr: usize, f: impl FnOnce(u64) -> (Option<u64>, R)) -> Option<R> {
+        self.with_shard(addr, |s| {
+            let h = hash(addr);
+            let i = s.find(addr, h)?;
+            let (new, r) = f(s.slot(i).val);
+            match new {
+                Some(v) => s.slot_mut(i).val = v,
+                None => {
+                    s.delete_at(i);
+                    s.filter_add(h, -1);
+                }
+            }
+            Some(r)
+        })
+    }
+
+    /// Removes every record for which `remove(val)` is true, shard by shard; `remove` runs
+    /// under the shard lock (no allocation, no lock, no panic inside it).
+    pub(crate) fn retain_not(&self, mut remove: impl FnMut(u64) -> bool) {
+        for shard in &self.shards {
+            let mut inner = shard.inner.lock();
+            let mut view = ShardView {
+                inner: &mut inner,
+                filter: &self.filter,
+                limit: usize::MAX,
+            };
+            view.remove_where(&mut remove);
+        }
+    }
+
+    /// Calls `f(addr, val)` for every record, shard by shard, under each shard's lock.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(usize, u64)) {
+        for shard in &self.shards {
+            let inner = shard.inner.lock();
+            for i in 0..inner.cap {
+                // SAFETY: `i < cap` and `slots` maps `cap` slots while the lock is held.
+                let s = unsafe { *inner.slots.add(i) };
+                if s.addr != 0 {
+                    f(s.addr, s.val);
+                }
+            }
+        }
+    }
+
+    /// Counts: records, records dropped, bytes of table memory mapped.
+    pub(crate) fn stats(&self) -> TableStats {
+        let mut st = TableStats::default();
+        for shard in &self.shards {
+            let inner = shard.inner.lock();
+            st.records += inner.len;
+            st.dropped += inner.dropped;
+            st.table_bytes += inner.cap * SLOT_BYTES;
+        }
+        st
+    }
+
+    /// Counts one record that could not be taken (outside the table, e.g. a size too large).
+    pub(crate) fn count_dropped(&self, addr: usize) {
+        self.with_shard(addr, |s| s.inner.dropped += 1);
+    }
+
+    /// Takes every shard lock (for `fork`); released by [`RecordTable::force_unlock_all`].
+    pub(crate) fn lock_all(&self) {
+        for shard in &self.shards {
+            std::mem::forget(shard.inner.lock());
+        }
+    }
+
+    /// Releases the locks taken by [`RecordTable::lock_all`].
+    ///
+    /// # Safety
+    /// * Every shard lock must be held by [`RecordTable::lock_all`] (in this process, or in
+    ///   the parent of this `fork` child), and no guard of them may be alive.
+    pub(crate) unsafe fn force_unlock_all(&self) {
+        for shard in &self.shards {
+            // SAFETY: the caller promises the lock is held with its guard forgotten.
+            unsafe { shard.inner.force_unlock() };
+        }
+    }
+}
+
+/// Table counters.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct TableStats {
+    pub(crate) records: usize,
+    pub(crate) dropped: u64,
+    pub(crate) table_bytes: usize,
+}
+
+/// A locked shard and the filter it writes to.
+struct ShardView<'a> {
+    inner: &'a mut ShardInner,
+    filter: &'a [AtomicU32; 1 << FILTER_BITS],
+    limit: usize,
+}
+
+impl ShardView<'_> {
+    #[inline(always)]
+    fn mask(&self) -> usize {
+        self.inner.cap - 1
+    }
+
+    #[inline(always)]
+    fn home(&self, h: u64) -> usize {
+        // The bits below the shard bits pick the slot.
+        ((h << SHARD_BITS) >> 32) as usize & self.mask()
+    }
+
+    #[inline(always)]
+    fn slot(&self, i: usize) -> &Slot {
+        debug_assert!(i < self.inner.cap);
+        // SAFETY: callers pass `i <= mask < cap`, and `slots` maps `cap` slots.
+        unsafe { &*self.inner.slots.add(i) }
+    }
+
+    #[inline(always)]
+    fn slot_mut(&mut self, i: usize) -> &mut Slot {
+        debug_assert!(i < self.inner.cap);
+        // SAFETY: as in `slot`; the shard lock gives exclusive access.
+        unsafe { &mut *self.inner.slots.add(i) }
+    }
+
+    #[inline(always)]
+    fn filter_add(&self, h: u64, delta: i32) {
+        // Only written under this shard's lock: a load and a store stay exact.
+        let f = &self.filter[filter_of(h)];
+        let v = f.load(Ordering::Relaxed);
+        f.store(v.wrapping_add_signed(delta), Ordering::Release);
+    }
+
+    #[inline]
+    fn find(&self, addr: usize, h: u64) -> Option<usize> {
+        if self.inner.cap == 0 {
+            return None;
+        }
+        let mask = self.mask();
+        let mut i = self.home(h);
+        loop {
+            let s = self.slot(i);
+            if s.addr == addr {
+                return Some(i);
+            }
+            if s.addr == 0 {
+                return None;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    #[inline]
+    fn upsert(&mut self, addr: usize, h: u64, value: impl FnOnce(Option<u64>) -> u64) -> Result<(), Full> {
+        if let Some(i) = self.find(addr, h) {
+            let v = value(Some(self.slot(i).val));
+            self.slot_mut(i).val = v;
+            return Ok(());
+        }
+        if self.inner.len >= self.limit
+            || ((self.inner.len + 1) * 4 > self.inner.cap * 3 && !self.grow())
+        {
+            self.inner.dropped += 1;
+            return Err(Full);
+        }
+        let val = value(None);
+        let mask = self.mask();
+        let mut i = self.home(h);
+        while self.slot(i).addr != 0 {
+            i = (i + 1) & mask;
+        }
+        *self.slot_mut(i) = Slot { addr, val };
+        self.inner.len += 1;
+        self.filter_add(h, 1);
+        Ok(())
+    }
+
+    #[inline]
+    fn remove(&mut self, addr: usize, h: u64) -> Option<u64> {
+        let i = self.find(addr, h)?;
+        let val = self.slot(i).val;
+        self.delete_at(i);
+        self.filter_add(h, -1);
+        Some(val)
+    }
+
+    /// Backward-shift deletion: later members of the probe run move up to fill the hole.
+    fn delete_at(&mut self, mut hole: usize) {
+        let mask = self.mask();
+        let mut j = hole;
+        loop {
+            j = (j + 1) & mask;
+            let s = *self.slot(j);
+            if s.addr == 0 {
+                break;
+            }
+            let home = self.home(hash(s.addr));
+            // `s` may move into `hole` unless its home lies cyclically in (hole, j].
+            if (j.wrapping_sub(home) & mask) >= (j.wrapping_sub(hole) & mask) {
+                *self.slot_mut(hole) = s;
+                hole = j;
+            }
+        }
+        *self.slot_mut(hole) = Slot { addr: 0, val: 0 };
+        self.inner.len -= 1;
+    }
+
+    fn remove_where(&mut self, remove: &mut impl FnMut(u64) -> bool) {
+        if self.inner.cap == 0 {
+            return;
+        }
+        // Start just after an empty slot so that no probe run wraps past our start:
+        // backward shifts then only move records we have not visited yet, or into the
+        // slot we are looking at (which we look at again).
+        let cap = self.inner.cap;
+        let Some(start) = (0..cap).find(|&i| self.slot(i).addr == 0) else {
+            return; // cannot happen: the load factor keeps empty slots
+        };
+        let mut visited = 0;
+        let mut i = (start + 1) & self.mask();
+        while visited < cap {
+            let s = *self.slot(i);
+            if s.addr != 0 && remove(s.val) {
+                self.delete_at(i);
+                self.filter_add(hash(s.addr), -1);
+                continue; // look at slot `i` again: a later record may have moved here
+            }
+            visited += 1;
+            i = (i + 1) & self.mask();
+        }
+    }
+
+    /// Doubles the capacity (or maps the first slots). `false` when the OS refuses memory.
+    #[cold]
+    fn grow(&mut self) -> bool {
+        let new_cap = if self.inner.cap == 0 {
+            INITIAL_CAPACITY
+        } else {
+            self.inner.cap * 2
+        };
+        let Some(bytes) = new_cap.checked_mul(SLOT_BYTES) else {
+            return false;
+        };
+        let new = crate::os::map_zeroed(bytes).cast::<Slot>();
+        if new.is_null() {
+            return false;
+        }
+        let (old, old_cap) = (self.inner.slots, self.inner.cap);
+        let new_mask = new_cap - 1;
+        for i in 0..old_cap {
+            // SAFETY: `i < old_cap`, the old mapping's length.
+            let s = unsafe { *old.add(i) };
+            if s.addr != 0 {
+                let mut j = ((hash(s.addr) << SHARD_BITS) >> 32) as usize & new_mask;
+                // SAFETY: `j <= new_mask < new_cap`, the new mapping's length.
+                while unsafe { (*new.add(j)).addr } != 0 {
+                    j = (j + 1) & new_mask;
+                }
+                // SAFETY: as above.
+                unsafe { *new.add(j) = s };
+            }
+        }
+        if !old.is_null() {
+            // SAFETY: `old` was mapped by `map_zeroed` with exactly this length.
+            unsafe { crate::os::unmap(old.cast(), old_cap * SLOT_BYTES) };
+        }
+        self.inner.slots = new;
+        self.inner.cap = new_cap;
+        true
+    }
+}

@@ -1,0 +1,653 @@
+//! The `LeakTracker` facade: tag blocks (one object, or everything a scope or a future
+//! allocates), list the resources still live, forget tags. Also `Trackable`, `LeakInfo`,
+//! `TrackError`, the global tracker and `is_installed`.
+
+use std::alloc::Layout;
+use std::borrow::Cow;
+use std::ffi::CString;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::clock::Timestamp;
+use crate::guard::{self, Reentrancy};
+use crate::resource::{self, hot, pack, unpack, Origin, MAX_BLOCK_SIZE, RECORDS};
+use crate::units::{Bytes, Age};
+
+// ---------------------------------------------------------------------------------------
+// Trackable
+
+/// A value whose contents live in one block of the global allocator.
+///
+/// # Safety
+/// An implementation must promise that `heap_block` returns either `None`, or the start
+/// address and the requested size (the `Layout::size` it was allocated with) of a block
+/// that was allocated by the global allocator and stays allocated at least as long as
+/// `self` is not mutated or dropped. It must return `None` for contents of zero bytes.
+///
+/// For a type of your own, delegating to the field that owns the block is the usual way:
+///
+/// ```
+/// use leaktracker::Trackable;
+/// use std::ptr::NonNull;
+///
+/// struct Connection {
+///     buffer: Vec<u8>,
+///     id: u32,
+/// }
+///
+/// // SAFETY: delegates to `Vec<u8>`, whose block `Connection` owns.
+/// unsafe impl Trackable for Connection {
+///     fn heap_block(&self) -> Option<(NonNull<u8>, usize)> {
+///         self.buffer.heap_block()
+///     }
+/// }
+/// ```
+pub unsafe trait Trackable {
+    /// The start and the requested size of the block that holds this value's contents,
+    /// or `None` when it has none.
+    fn heap_block(&self) -> Option<(NonNull<u8>, usize)>;
+}
+
+/// A block of `size` bytes at `ptr`, or `None` for an empty one.
+fn block(ptr: *const u8, size: usize) -> Option<(NonNull<u8>, usize)> {
+    if size == 0 {
+        return None;
+    }
+    NonNull::new(ptr.cast_mut()).map(|p| (p, size))
+}
+
+// SAFETY: a `Box` owns one global-allocator block of `size_of_val` bytes holding the value
+// (none when that is zero), live until the box is dropped.
+unsafe impl<T: ?Sized> Trackable for Box<T> {
+    fn heap_block(&self) -> Option<(NonNull<u8>, usize)> {
+        block((&**self as *const T).cast(), std::mem::size_of_val(&**self))
+    }
+}
+
+// SAFETY: a `Vec` with non-zero capacity of non-zero-sized elements owns one block of
+// `capacity * size_of::<T>()` bytes starting at `as_ptr()`.
+unsafe impl<T> Trackable for Vec<T> {
+    fn heap_block(&self) -> Option<(NonNull<u8>, usize)> {
+        block(self.as_ptr().cast(), self.capacity() * std::mem::size_of::<T>())
+    }
+}
+
+// SAFETY: a `String` is a `Vec<u8>`.
+unsafe impl Trackable for String {
+    fn heap_block(&self) -> Option<(NonNull<u8>, usize)> {
+        block(self.as_ptr(), self.capacity())
+    }
+}
+
+// SAFETY: a `CString` is a `Box<[u8]>` of its bytes and the terminating nul.
+unsafe impl Trackable for CString {
+    fn heap_block(&self) -> Option<(NonNull<u8>, usize)> {
+        block(self.as_ptr().cast(), self.as_bytes_with_nul().len())
+    }
+}
+
+/// The block of an `Rc`/`Arc`: two `usize` counts, then the value (`#[repr(C)]` in std),
+/// padded to its alignment. `value` points at the value.
+fn counted_block<T: ?Sized>(value: &T) -> Option<(NonNull<u8>, usize)> {
+    let size = std::mem::size_of_val(value);
+    if size == 0 {
+        // An empty `Rc<[T]>`/`Arc<str>` made by `Default` may share a static block.
+        return None;
+    }
+    let counts = Layout::new::<[usize; 2]>();
+    let value_layout = Layout::for_value(value);
+    let (whole, offset) = counts.extend(value_layout).ok()?;
+    let start = (value as *const T).cast::<u8>().wrapping_sub(offset);
+    block(start, whole.pad_to_align().size())
+}
+
+// SAFETY: an `Rc` points at the value inside its `RcInner` block (strong and weak counts,
+// then the value, `#[repr(C)]`), allocated by the global allocator; `counted_block`
+// computes that block's start and layout size. Live while any `Rc` to it exists.
+unsafe impl<T: ?Sized> Trackable for Rc<T> {
+    fn heap_block(&self) -> Option<(NonNull<u8>, usize)> {
+        counted_block(&**self)
+    }
+}
+
+// SAFETY: as for `Rc`: `ArcInner` has the same `#[repr(C)]` layout (two atomic counts).
+unsafe impl<T: ?Sized> Trackable for Arc<T> {
+    fn heap_block(&self) -> Option<(NonNull<u8>, usize)> {
+        counted_block(&**self)
+    }
+}
+
+// SAFETY: delegates to `Box<T>`; pinning does not change the block.
+unsafe impl<T: ?Sized> Trackable for Pin<Box<T>> {
+    fn heap_block(&self) -> Option<(NonNull<u8>, usize)> {
+        let r: &T = self;
+        block((r as *const T).cast(), std::mem::size_of_val(r))
+    }
+}
+
+// SAFETY: delegates to `T`, whose block outlives the borrow.
+unsafe impl<T: Trackable + ?Sized> Trackable for &T {
+    fn heap_block(&self) -> Option<(NonNull<u8>, usize)> {
+        (**self).heap_block()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Errors and results
+
+/// Why a block could not be tracked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TrackError {
+    /// No `TrackingAllocator` is the global allocator of this process.
+    NotInstalled,
+    /// The value's contents take 0 bytes, so there is no heap block to tag.
+    NoHeapBlock,
+    /// The record table is at its cap or out of memory; the record was dropped (and counted).
+    TableFull,
+    /// Every resource id is in use (16,777,216 live resources).
+    TooManyResources,
+}
+
+impl fmt::Display for TrackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TrackError::NotInstalled => {
+                "leaktracker: no TrackingAllocator is the global allocator of this process \
+                 (add `#[global_allocator] static ALLOC: leaktracker::TrackingAllocator = \
+                 leaktracker::TrackingAllocator::system();`)"
+            }
+            TrackError::NoHeapBlock => {
+                "leaktracker: the value has no heap block (its contents take 0 bytes)"
+            }
+            TrackError::TableFull => {
+                "leaktracker: the record table is full (cap or memory); the record was dropped"
+            }
+            TrackError::TooManyResources => "leaktracker: too many live resources",
+        })
+    }
+}
+
+impl std::error::Error for TrackError {}
+
+/// One live resource: its name, kind, age and what it still holds.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct LeakInfo {
+    /// The name given when it was tracked (or the default `obj-0x…` / `scope-N`).
+    pub name: String,
+    /// The kind given when it was tracked.
+    pub kind: String,
+    /// When it was (last) tracked, on the wall clock.
+    pub created_at: SystemTime,
+    /// Live tagged blocks.
+    pub allocations: usize,
+    /// Their requested sizes, added up.
+    pub bytes: usize,
+    pub(crate) age: Duration,
+    pub(crate) seq: u64,
+    pub(crate) tracker: u32,
+}
+
+impl LeakInfo {
+    /// Age as of the `live()` call that returned it (monotonic clock).
+    pub fn age(&self) -> Duration {
+        self.age
+    }
+
+    fn from_snapshot(s: resource::Snapshot, now: Instant) -> LeakInfo {
+        LeakInfo {
+            age: s.created.age_at(now),
+            name: s.name,
+            kind: s.kind,
+            created_at: s.created.wall,
+            allocations: s.blocks,
+            bytes: s.bytes,
+            seq: s.seq,
+            tracker: s.tracker,
+        }
+    }
+}
+
+impl fmt::Display for LeakInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({}): age {}, {} allocation{}, {}",
+            self.name,
+            self.kind,
+            Age(self.age),
+            self.allocations,
+            if self.allocations == 1 { "" } else { "s" },
+            Bytes(self.bytes)
+        )
+    }
+}
+
+/// Process-wide counters of the record table.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Tagged blocks recorded now.
+    pub records: usize,
+    /// Records the table could not take (cap or memory exhausted) since start-up.
+    pub dropped_records: u64,
+    /// Memory the record table has mapped, in bytes.
+    pub table_bytes: usize,
+    /// Resource slots in use (live, or dead and not yet reclaimed).
+    pub resources: usize,
+}
+
+/// The record table's counters.
+pub fn stats() -> Stats {
+    let t = RECORDS.stats();
+    Stats {
+        records: t.records,
+        dropped_records: t.dropped,
+        table_bytes: t.table_bytes,
+        resources: resource::resource_slots(),
+    }
+}
+
+/// Caps the number of records the table keeps (`None`: only memory limits it). Records
+/// beyond the cap are dropped and counted (see [`Stats::dropped_records`]); the blocks are
+/// still served. The cap is spread evenly over the table's shards.
+pub fn set_max_records(max: Option<usize>) {
+    RECORDS.set_max_records(max);
+}
+
+// ---------------------------------------------------------------------------------------
+// is_installed
+
+static INSTALLED: AtomicU8 = AtomicU8::new(0);
+
+/// True when a [`TrackingAllocator`](crate::TrackingAllocator) is the global allocator of
+/// this process. The first call makes one probe allocation; the answer is cached.
+pub fn is_installed() -> bool {
+    match INSTALLED.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let prev = guard::begin_probe();
+            let layout = Layout::new::<u64>();
+            // SAFETY: `layout` has a non-zero size.
+            let p = std::hint::black_box(unsafe { std::alloc::alloc(layout) });
+            if !p.is_null() {
+                // SAFETY: `p` was just allocated with `layout`.
+                unsafe { std::alloc::dealloc(p, layout) };
+            }
+            let seen = guard::end_probe(prev);
+            if !p.is_null() {
+                INSTALLED.store(if seen { 1 } else { 2 }, Ordering::Relaxed);
+            }
+            seen
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// LeakTracker
+
+const GLOBAL_ID: u32 = 1;
+static NEXT_TRACKER_ID: AtomicU32 = AtomicU32::new(GLOBAL_ID + 1);
+static SCOPE_COUNTER: AtomicU64 = AtomicU64::new(1);
+static GLOBAL: LeakTracker = LeakTracker {
+    id: AtomicU32::new(GLOBAL_ID),
+};
+
+/// Tags heap blocks with a name and a kind, and lists the ones still live.
+///
+/// A tagged block stays listed until it is freed (the allocator removes its tag by itself)
+/// or untracked. See the [crate guide](crate) for a tour.
+#[derive(Debug)]
+pub struct LeakTracker {
+    /// 0 until first used, then a process-unique id.
+    id: AtomicU32,
+}
+
+impl Default for LeakTracker {
+    fn default() -> Self {
+        LeakTracker::new()
+    }
+}
+
+impl Drop for LeakTracker {
+    fn drop(&mut self) {
+        if self.assigned_id().is_some() {
+            self.clear();
+        }
+    }
+}
+
+impl LeakTracker {
+    /// A new tracker with no tags; usable in a `static`.
+    pub const fn new() -> LeakTracker {
+        LeakTracker {
+            id: AtomicU32::new(0),
+        }
+    }
+
+    /// The process-wide tracker behind [`track_resource`] and [`untrack_resource`].
+    pub fn global() -> &'static LeakTracker {
+        &GLOBAL
+    }
+
+    fn assigned_id(&self) -> Option<u32> {
+        match self.id.load(Ordering::Acquire) {
+            0 => None,
+            id => Some(id),
+        }
+    }
+
+    pub(crate) fn id(&self) -> u32 {
+        if let Some(id) = self.assigned_id() {
+            return id;
+        }
+        let new = NEXT_TRACKER_ID.fetch_add(1, Ordering::Relaxed);
+        match self
+            .id
+            .compare_exchange(0, new, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => new,
+            Err(current) => current,
+        }
+    }
+
+    /// Tags the heap block that holds `obj`'s contents as the resource `name` of `kind`.
+    ///
+    /// The block stays listed by [`live`](Self::live) until it is freed or untracked.
+    /// Tracking it again updates its entry in place (name, kind, creation time; same place
+    /// in the order); tracking a block that another tracker or a scope holds moves it here.
+    /// An empty name becomes `obj-0x<address>`.
+    ///
+    /// # Errors
+    /// [`TrackError::NotInstalled`] without a `TrackingAllocator` as the global allocator,
+    /// [`TrackError::NoHeapBlock`] for contents of zero bytes, [`TrackError::TableFull`] /
+    /// [`TrackError::TooManyResources`] when the tables are exhausted.
+    pub fn track<T: Trackable + ?Sized>(
+        &self,
+        obj: &T,
+        name: impl Into<Cow<'static, str>>,
+        kind: impl Into<Cow<'static, str>>,
+    ) -> Result<(), TrackError> {
+        if !is_installed() {
+            return Err(TrackError::NotInstalled);
+        }
+        let (ptr, size) = obj.heap_block().ok_or(TrackError::NoHeapBlock)?;
+        let addr = ptr.as_ptr() as usize;
+        if size >= MAX_BLOCK_SIZE {
+            RECORDS.count_dropped(addr);
+            return Err(TrackError::TableFull);
+        }
+        let _r = Reentrancy::enter();
+        let mut name = name.into();
+        if name.is_empty() {
+            name = Cow::Owned(format!("obj-{addr:#x}"));
+        }
+        self.track_block(addr, size, name, kind.into())
+    }
+
+    fn track_block(
+        &self,
+        addr: usize,
+        size: usize,
+        name: Cow<'static, str>,
+        kind: Cow<'static, str>,
+    ) -> Result<(), TrackError> {
+        let id = self.id();
+        let now = Timestamp::now();
+        // Pin the block's current resource (if any) while we look at it.
+        let pinned = RECORDS.update(addr, |v| {
+            let r = unpack(v).1;
+            hot(r).acquire_hold();
+            (Some(v), r)
+        });
+        if let Some(r) = pinned {
+            let h = hot(r);
+            if h.tracker() == id && h.origin() == Origin::Object {
+                resource::update(r, name, kind, now);
+                h.release_hold();
+                return Ok(());
+            }
+            h.release_hold();
+        }
+        let new = resource::create(id, name, kind, Origin::Object, now)
+            .ok_or(TrackError::TooManyResources)?;
+        let h = hot(new);
+        let stored = RECORDS.upsert(addr, |old| match old {
+            Some(v) => {
+                // Move the block, with its recorded size, from its old resource.
+                let (s, r) = unpack(v);
+                h.add_block(s);
+                hot(r).remove_block(s);
+                pack(s, new)
+            }
+            None => {
+                h.add_block(size);
+                pack(size, new)
+            }
+        });
+        h.release_hold(); // the creation hold: from now on the block keeps it alive
+        stored.map_err(|_| TrackError::TableFull)
+    }
+
+    /// Removes this tracker's tag from the block of `obj`: `true` if it had one, `false`
+    /// (and no other effect) if not. Works for blocks tagged by this tracker's scopes too.
+    pub fn untrack<T: Trackable + ?Sized>(&self, obj: &T) -> bool {
+        let Some(id) = self.assigned_id() else {
+            return false;
+        };
+        let Some((ptr, _)) = obj.heap_block() else {
+            return false;
+        };
+        RECORDS
+            .update(ptr.as_ptr() as usize, |v| {
+                let (s, r) = unpack(v);
+                let h = hot(r);
+                if h.tracker() == id {
+                    h.remove_block(s);
+                    (None, true)
+                } else {
+                    (Some(v), false)
+                }
+            })
+            .unwrap_or(false)
+    }
+
+    /// Tags every allocation the current thread makes until the guard drops, together as
+    /// one resource created now. An empty name becomes `scope-<n>`.
+    ///
+    /// Scopes nest (the innermost wins); a guard, when dropped (in any order, or while
+    /// unwinding), restores the tag it replaced. Blocks allocated before the scope keep
+    /// their tag, or their lack of one, when they grow inside it.
+    pub fn scope(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        kind: impl Into<Cow<'static, str>>,
+    ) -> ScopeGuard<'_> {
+        let res = {
+            let _r = Reentrancy::enter();
+            let mut name = name.into();
+            if name.is_empty() {
+                let n = SCOPE_COUNTER.fetch_add(1, Ordering::Relaxed);
+                name = Cow::Owned(format!("scope-{n}"));
+            }
+            resource::create(self.id(), name, kind.into(), Origin::Scope, Timestamp::now())
+        };
+        ScopeGuard {
+            tag: TagGuard::install(res),
+            _tracker: PhantomData,
+        }
+    }
+
+    /// Wraps `fut` so that everything it allocates while it is polled, on whatever thread
+    /// polls it, is tagged as one resource created now.
+    pub fn instrument<F: Future>(
+        &self,
+        fut: F,
+        name: impl Into<Cow<'static, str>>,
+        kind: impl Into<Cow<'static, str>>,
+    ) -> Instrumented<F> {
+        let res = {
+            let _r = Reentrancy::enter();
+            let mut name = name.into();
+            if name.is_empty() {
+                let n = SCOPE_COUNTER.fetch_add(1, Ordering::Relaxed);
+                name = Cow::Owned(format!("task-{n}"));
+            }
+            resource::create(self.id(), name, kind.into(), Origin::Task, Timestamp::now())
+        };
+        Instrumented { inner: fut, res }
+    }
+
+    /// This tracker's resources that still hold at least one live tagged block, oldest
+    /// (first tracked) first.
+    pub fn live(&self) -> Vec<LeakInfo> {
+        let Some(id) = self.assigned_id() else {
+            return Vec::new();
+        };
+        let snaps = resource::snapshot(Some(id));
+        let now = Instant::now();
+        let _r = Reentrancy::enter();
+        snaps
+            .into_iter()
+            .map(|s| LeakInfo::from_snapshot(s, now))
+            .collect()
+    }
+
+    /// Like [`live`](Self::live), only the resources older than `age`.
+    pub fn live_older_than(&self, age: Duration) -> Vec<LeakInfo> {
+        let mut v = self.live();
+        v.retain(|i| i.age > age);
+        v
+    }
+
+    /// Forgets every tag of this tracker; the blocks stay allocated and untouched. Open
+    /// scopes stay open and go on tagging new allocations.
+    pub fn clear(&self) {
+        let Some(id) = self.assigned_id() else {
+            return;
+        };
+        RECORDS.retain_not(|v| {
+            let (s, r) = unpack(v);
+            let h = hot(r);
+            if h.tracker() == id {
+                h.remove_block(s);
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
+/// Tags `obj`'s block in the global tracker; see [`LeakTracker::track`].
+///
+/// # Errors
+/// As [`LeakTracker::track`].
+pub fn track_resource<T: Trackable + ?Sized>(
+    obj: &T,
+    name: impl Into<Cow<'static, str>>,
+    kind: impl Into<Cow<'static, str>>,
+) -> Result<(), TrackError> {
+    LeakTracker::global().track(obj, name, kind)
+}
+
+/// Removes the global tracker's tag from `obj`'s block; see [`LeakTracker::untrack`].
+pub fn untrack_resource<T: Trackable + ?Sized>(obj: &T) -> bool {
+    LeakTracker::global().untrack(obj)
+}
+
+// ---------------------------------------------------------------------------------------
+// Tags on the current thread
+
+/// Makes a resource the current thread's tag and restores the previous tag on drop.
+///
+/// The thread's current tag owns one hold on its resource: installing a tag hands the
+/// previous tag's hold to this guard, and dropping the guard releases the current tag's
+/// hold and gives the saved one back. So every tag a thread can hold keeps its resource
+/// alive, whatever order guards drop in.
+struct TagGuard {
+    prev: Option<u32>,
+}
+
+impl TagGuard {
+    /// Installs `res`, whose hold the caller hands over.
+    fn install(res: Option<u32>) -> TagGuard {
+        TagGuard {
+            prev: guard::swap_tag(res),
+        }
+    }
+}
+
+impl Drop for TagGuard {
+    fn drop(&mut self) {
+        if let Some(cur) = guard::swap_tag(self.prev) {
+            hot(cur).release_hold();
+        }
+    }
+}
+
+/// Returned by [`LeakTracker::scope`]: tags the thread's allocations until dropped.
+///
+/// Not `Send`: a tag belongs to the thread that opened the scope.
+#[must_use = "the scope ends when the guard is dropped"]
+pub struct ScopeGuard<'a> {
+    tag: TagGuard,
+    _tracker: PhantomData<(&'a LeakTracker, *const ())>,
+}
+
+impl fmt::Debug for ScopeGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopeGuard")
+            .field("restores", &self.tag.prev)
+            .finish()
+    }
+}
+
+/// A future whose allocations are tagged while it is polled: see [`LeakTracker::instrument`].
+#[must_use = "futures do nothing unless polled"]
+pub struct Instrumented<F> {
+    inner: F,
+    res: Option<u32>,
+}
+
+impl<F> Drop for Instrumented<F> {
+    fn drop(&mut self) {
+        if let Some(r) = self.res {
+            hot(r).release_hold();
+        }
+    }
+}
+
+impl<F: fmt::Debug> fmt::Debug for Instrumented<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Instrumented")
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+impl<F: Future> Future for Instrumented<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `inner` is structurally pinned: it is never moved out of `self`, and
+        // neither `Drop` nor anything else here moves it; `res` is a plain `Copy` field.
+        let this = unsafe { self.get_unchecked_mut() };
+        if let Some(r) = this.res {
+            hot(r).acquire_hold(); // handed to the thread's tag, released by the guard
+        }
+        let _tag = TagGuard::install(this.res);
+        // SAFETY: see above: `inner` stays pinned where it is.
+        unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx)
+    }
+}
