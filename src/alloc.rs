@@ -9,6 +9,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 
 use crate::guard::{self, PROBE, REENTRANT};
 use crate::resource::{self, RECORDS};
+use crate::stack;
 
 /// A global allocator that forwards every call to `inner` and records the blocks that
 /// [`LeakTracker`](crate::LeakTracker) tags.
@@ -56,7 +57,13 @@ fn on_alloc(st: u64, ptr: *mut u8, size: usize) {
         return;
     }
     if let Some(res) = guard::tag_of(st) {
-        resource::record_block(ptr as usize, size, res);
+        let c = resource::hot(res).capture();
+        let stack = if c != stack::CAPTURE_OFF && stack::should_capture(c, size) {
+            stack::capture()
+        } else {
+            None
+        };
+        resource::record_block(ptr as usize, size, res, stack);
     }
 }
 
@@ -125,7 +132,8 @@ impl<A: GlobalAlloc> TrackingAllocator<A> {
         let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
         if let Some(rec) = taken {
             if new.is_null() {
-                resource::put_block(ptr as usize, rec, resource::unpack(rec).0);
+                let old_size = resource::taken_size(&rec);
+                resource::put_block(ptr as usize, rec, old_size);
             } else {
                 resource::put_block(new as usize, rec, new_size);
             }

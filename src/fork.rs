@@ -28,12 +28,14 @@ pub(crate) fn register_once() {
 extern "C" fn prepare() {
     lock_registry_for_fork();
     RECORDS.lock_all();
+    crate::stack::lock_for_fork();
 }
 
 extern "C" fn after() {
-    // SAFETY: `prepare` took every shard lock and the registry lock and forgot the guards;
+    // SAFETY: `prepare` took every shard lock, the stack-table locks and the registry lock and forgot the guards;
     // this runs once after the fork, in the parent and in the child.
     unsafe {
+        crate::stack::force_unlock_for_fork();
         RECORDS.force_unlock_all();
         force_unlock_registry();
     }

@@ -54,12 +54,17 @@ mod fork;
 mod guard;
 mod os;
 mod resource;
+mod stack;
 mod table;
 mod tracker;
 mod units;
 
 pub use crate::alloc::TrackingAllocator;
+pub use crate::stack::{
+    backtraces, set_backtrace_depth, set_backtraces, Backtraces,
+    DEFAULT_DEPTH as DEFAULT_BACKTRACE_DEPTH,
+};
 pub use crate::tracker::{
-    is_installed, set_max_records, stats, track_resource, untrack_resource, Instrumented,
-    LeakInfo, LeakTracker, ScopeGuard, Stats, TrackError, Trackable,
+    is_installed, set_max_records, stats, track_resource, untrack_resource, Instrumented, LeakInfo,
+    LeakTracker, ScopeGuard, Stats, TrackError, Trackable,
 };

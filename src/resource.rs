@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, 
 
 use crate::clock::Timestamp;
 use crate::guard::Reentrancy;
+use crate::stack::{self, BLOCK_STACKS};
 use crate::table::RecordTable;
 
 /// The record table of every tagged block in the process.
@@ -77,11 +78,14 @@ pub(crate) struct Hot {
     bytes: AtomicUsize,
     /// Owning tracker id.
     tracker: AtomicU32,
+    /// Backtrace setting (see `stack::Backtraces::encode`).
+    capture: AtomicU32,
     state: AtomicU8,
     origin: AtomicU8,
 }
 
-static CHUNK_PTRS: [AtomicPtr<Hot>; CHUNKS] = [const { AtomicPtr::new(std::ptr::null_mut()) }; CHUNKS];
+static CHUNK_PTRS: [AtomicPtr<Hot>; CHUNKS] =
+    [const { AtomicPtr::new(std::ptr::null_mut()) }; CHUNKS];
 
 /// The hot slot of resource `id`.
 ///
@@ -149,6 +153,12 @@ impl Hot {
         self.tracker.load(Ordering::Relaxed)
     }
 
+    /// The backtrace setting of this resource's blocks.
+    #[inline(always)]
+    pub(crate) fn capture(&self) -> u32 {
+        self.capture.load(Ordering::Relaxed)
+    }
+
     /// Where the resource came from.
     #[inline]
     pub(crate) fn origin(&self) -> Origin {
@@ -178,15 +188,15 @@ impl Hot {
 // Block records: the operations of the allocator path.
 
 /// Records a new block of `size` bytes at `addr`, tagged with `res` (alive: the caller's
-/// tag holds it). Never allocates, never panics; a record the table cannot take is counted
-/// as dropped.
+/// tag holds it), with its allocation stack if one was captured. Never allocates, never
+/// panics; a record the table cannot take is counted as dropped.
 #[inline]
-pub(crate) fn record_block(addr: usize, size: usize, res: u32) {
+pub(crate) fn record_block(addr: usize, size: usize, res: u32, stack: Option<u32>) {
     if size >= MAX_BLOCK_SIZE {
         RECORDS.count_dropped(addr);
         return;
     }
-    let _ = RECORDS.upsert(addr, |old| {
+    let stored = RECORDS.upsert(addr, |old| {
         if let Some(stale) = old {
             // A record for a block that was freed behind our back (it cannot be live).
             let (s, r) = unpack(stale);
@@ -195,29 +205,71 @@ pub(crate) fn record_block(addr: usize, size: usize, res: u32) {
         hot(res).add_block(size);
         pack(size, res)
     });
+    if stored.is_ok() {
+        set_block_stack(addr, stack);
+    }
+}
+
+/// Sets (or clears) the allocation stack of a recorded block.
+#[inline]
+pub(crate) fn set_block_stack(addr: usize, stack: Option<u32>) {
+    match stack {
+        Some(id) => {
+            let _ = BLOCK_STACKS.upsert(addr, |_| u64::from(id));
+        }
+        None => forget_block_stack(addr),
+    }
+}
+
+/// Forgets the allocation stack of a block, if it has one.
+#[inline]
+pub(crate) fn forget_block_stack(addr: usize) {
+    if stack::ever_on() && BLOCK_STACKS.maybe_contains(addr) {
+        BLOCK_STACKS.remove(addr, |_| {});
+    }
 }
 
 /// Forgets the record of a block being freed, if it has one.
 #[inline]
 pub(crate) fn forget_block(addr: usize) {
-    RECORDS.remove(addr, |v| {
+    let found = RECORDS.remove(addr, |v| {
         let (s, r) = unpack(v);
         hot(r).remove_block(s);
     });
+    if found.is_some() {
+        forget_block_stack(addr);
+    }
+}
+
+/// A record taken out of the table while its block is reallocated.
+pub(crate) struct Taken {
+    val: u64,
+    stack: Option<u32>,
 }
 
 /// Takes out the record of a block about to be reallocated, leaving its resource's counts
 /// as they are (the block is in flight); give it back with [`put_block`].
 #[inline]
-pub(crate) fn take_block(addr: usize) -> Option<u64> {
-    RECORDS.remove(addr, |_| {})
+pub(crate) fn take_block(addr: usize) -> Option<Taken> {
+    let val = RECORDS.remove(addr, |_| {})?;
+    let stack = if stack::ever_on() && BLOCK_STACKS.maybe_contains(addr) {
+        BLOCK_STACKS.remove(addr, |_| {}).map(|v| v as u32)
+    } else {
+        None
+    };
+    Some(Taken { val, stack })
+}
+
+/// The size recorded for a taken block.
+pub(crate) fn taken_size(t: &Taken) -> usize {
+    unpack(t.val).0
 }
 
 /// Puts back a record taken by [`take_block`], at `addr` (the new or the old address)
 /// with `size` (the new or the old size).
 #[inline]
-pub(crate) fn put_block(addr: usize, taken: u64, size: usize) {
-    let (old_size, res) = unpack(taken);
+pub(crate) fn put_block(addr: usize, taken: Taken, size: usize) {
+    let (old_size, res) = unpack(taken.val);
     let h = hot(res);
     if size >= MAX_BLOCK_SIZE {
         RECORDS.count_dropped(addr);
@@ -232,8 +284,9 @@ pub(crate) fn put_block(addr: usize, taken: u64, size: usize) {
         h.resize_block(old_size, size);
         pack(size, res)
     });
-    if stored.is_err() {
-        h.remove_block(old_size);
+    match stored {
+        Ok(()) => set_block_stack(addr, taken.stack),
+        Err(_) => h.remove_block(old_size),
     }
 }
 
@@ -338,6 +391,7 @@ pub(crate) fn create(
     kind: Cow<'static, str>,
     origin: Origin,
     created: Timestamp,
+    capture: u32,
 ) -> Option<u32> {
     let mut l = lock_registry();
     let name = own_name(name);
@@ -355,13 +409,19 @@ pub(crate) fn create(
     h.bytes.store(0, Ordering::Relaxed);
     h.tracker.store(tracker, Ordering::Relaxed);
     h.origin.store(origin as u8, Ordering::Relaxed);
+    h.capture.store(capture, Ordering::Relaxed);
     h.refs.store(HOLD, Ordering::Relaxed);
     h.state.store(LIVE, Ordering::Release);
     Some(id)
 }
 
 /// Renames a live resource and restarts its clock (re-tracking in place); the caller holds it.
-pub(crate) fn update(id: u32, name: Cow<'static, str>, kind: Cow<'static, str>, created: Timestamp) {
+pub(crate) fn update(
+    id: u32,
+    name: Cow<'static, str>,
+    kind: Cow<'static, str>,
+    created: Timestamp,
+) {
     let mut l = lock_registry();
     let name = own_name(name);
     let kind = own_name(kind);
@@ -375,6 +435,7 @@ pub(crate) fn update(id: u32, name: Cow<'static, str>, kind: Cow<'static, str>, 
 /// A copy of one live resource's data, taken by [`snapshot`].
 #[derive(Debug, Clone)]
 pub(crate) struct Snapshot {
+    pub(crate) id: u32,
     pub(crate) tracker: u32,
     pub(crate) origin: Origin,
     pub(crate) seq: u64,
@@ -401,6 +462,7 @@ pub(crate) fn snapshot(tracker: Option<u32>) -> Vec<Snapshot> {
             continue;
         }
         out.push(Snapshot {
+            id: id as u32,
             tracker: h.tracker(),
             origin: h.origin(),
             seq: m.seq,

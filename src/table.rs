@@ -127,7 +127,11 @@ impl RecordTable {
     /// and returns the value to store; it must not allocate, lock or panic. It does not run
     /// when the table cannot take a new record (`Err(Full)`, counted as dropped).
     #[inline]
-    pub(crate) fn upsert(&self, addr: usize, value: impl FnOnce(Option<u64>) -> u64) -> Result<(), Full> {
+    pub(crate) fn upsert(
+        &self,
+        addr: usize,
+        value: impl FnOnce(Option<u64>) -> u64,
+    ) -> Result<(), Full> {
         self.with_shard(addr, |s| s.upsert(addr, hash(addr), value))
     }
 
@@ -146,7 +150,11 @@ impl RecordTable {
     /// Runs `f` on the value of the record at `addr`, if there is one, under the lock: `f`
     /// returns the new value (`Some`) or removes the record (`None`), and a result.
     /// Without a record `f` does not run and the result is `None`.
-    pub(crate) fn update<R>(&self, addr: usize, f: impl FnOnce(u64) -> (Option<u64>, R)) -> Option<R> {
+    pub(crate) fn update<R>(
+        &self,
+        addr: usize,
+        f: impl FnOnce(u64) -> (Option<u64>, R),
+    ) -> Option<R> {
         self.with_shard(addr, |s| {
             let h = hash(addr);
             let i = s.find(addr, h)?;
@@ -162,9 +170,10 @@ impl RecordTable {
         })
     }
 
-    /// Removes every record for which `remove(val)` is true, shard by shard; `remove` runs
-    /// under the shard lock (no allocation, no lock, no panic inside it).
-    pub(crate) fn retain_not(&self, mut remove: impl FnMut(u64) -> bool) {
+    /// Removes every record for which `remove(addr, val)` is true, shard by shard; `remove`
+    /// runs under the shard lock (no allocation, no panic inside it; it may take locks that
+    /// are never held while one of this table's locks is taken).
+    pub(crate) fn retain_not(&self, mut remove: impl FnMut(usize, u64) -> bool) {
         for shard in &self.shards {
             let mut inner = shard.inner.lock();
             let mut view = ShardView {
@@ -176,18 +185,35 @@ impl RecordTable {
         }
     }
 
-    /// Calls `f(addr, val)` for every record, shard by shard, under each shard's lock.
-    pub(crate) fn for_each(&self, mut f: impl FnMut(usize, u64)) {
+    /// A copy of every record, `(addr, val)`, taken shard by shard. Allocates only while
+    /// no lock is held (it sizes the buffer first, then copies under the lock).
+    pub(crate) fn copy_all(&self) -> Vec<(usize, u64)> {
+        let mut out = Vec::new();
         for shard in &self.shards {
-            let inner = shard.inner.lock();
-            for i in 0..inner.cap {
-                // SAFETY: `i < cap` and `slots` maps `cap` slots while the lock is held.
-                let s = unsafe { *inner.slots.add(i) };
-                if s.addr != 0 {
-                    f(s.addr, s.val);
+            loop {
+                let len = shard.inner.lock().len;
+                out.reserve(len + 16);
+                let inner = shard.inner.lock();
+                if out.capacity() - out.len() < inner.len {
+                    continue; // grew in between: size again
                 }
+                for i in 0..inner.cap {
+                    // SAFETY: `i < cap`; `slots` maps `cap` slots while the lock is held.
+                    let s = unsafe { *inner.slots.add(i) };
+                    if s.addr != 0 {
+                        // No reallocation: the capacity was checked above.
+                        out.push((s.addr, s.val));
+                    }
+                }
+                break;
             }
         }
+        out
+    }
+
+    /// Whether `addr` has a record (takes the shard lock).
+    pub(crate) fn contains(&self, addr: usize) -> bool {
+        self.maybe_contains(addr) && self.with_shard(addr, |s| s.find(addr, hash(addr)).is_some())
     }
 
     /// Counts: records, records dropped, bytes of table memory mapped.
@@ -296,7 +322,12 @@ impl ShardView<'_> {
     }
 
     #[inline]
-    fn upsert(&mut self, addr: usize, h: u64, value: impl FnOnce(Option<u64>) -> u64) -> Result<(), Full> {
+    fn upsert(
+        &mut self,
+        addr: usize,
+        h: u64,
+        value: impl FnOnce(Option<u64>) -> u64,
+    ) -> Result<(), Full> {
         if let Some(i) = self.find(addr, h) {
             let v = value(Some(self.slot(i).val));
             self.slot_mut(i).val = v;
@@ -350,7 +381,7 @@ impl ShardView<'_> {
         self.inner.len -= 1;
     }
 
-    fn remove_where(&mut self, remove: &mut impl FnMut(u64) -> bool) {
+    fn remove_where(&mut self, remove: &mut impl FnMut(usize, u64) -> bool) {
         if self.inner.cap == 0 {
             return;
         }
@@ -365,7 +396,7 @@ impl ShardView<'_> {
         let mut i = (start + 1) & self.mask();
         while visited < cap {
             let s = *self.slot(i);
-            if s.addr != 0 && remove(s.val) {
+            if s.addr != 0 && remove(s.addr, s.val) {
                 self.delete_at(i);
                 self.filter_add(hash(s.addr), -1);
                 continue; // look at slot `i` again: a later record may have moved here

@@ -19,7 +19,8 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::clock::Timestamp;
 use crate::guard::{self, Reentrancy};
 use crate::resource::{self, hot, pack, unpack, Origin, MAX_BLOCK_SIZE, RECORDS};
-use crate::units::{Bytes, Age};
+use crate::stack::{self, Backtraces};
+use crate::units::{Age, Bytes};
 
 // ---------------------------------------------------------------------------------------
 // Trackable
@@ -76,7 +77,10 @@ unsafe impl<T: ?Sized> Trackable for Box<T> {
 // `capacity * size_of::<T>()` bytes starting at `as_ptr()`.
 unsafe impl<T> Trackable for Vec<T> {
     fn heap_block(&self) -> Option<(NonNull<u8>, usize)> {
-        block(self.as_ptr().cast(), self.capacity() * std::mem::size_of::<T>())
+        block(
+            self.as_ptr().cast(),
+            self.capacity() * std::mem::size_of::<T>(),
+        )
     }
 }
 
@@ -301,6 +305,7 @@ static NEXT_TRACKER_ID: AtomicU32 = AtomicU32::new(GLOBAL_ID + 1);
 static SCOPE_COUNTER: AtomicU64 = AtomicU64::new(1);
 static GLOBAL: LeakTracker = LeakTracker {
     id: AtomicU32::new(GLOBAL_ID),
+    capture: AtomicU32::new(stack::CAPTURE_INHERIT),
 };
 
 /// Tags heap blocks with a name and a kind, and lists the ones still live.
@@ -311,6 +316,8 @@ static GLOBAL: LeakTracker = LeakTracker {
 pub struct LeakTracker {
     /// 0 until first used, then a process-unique id.
     id: AtomicU32,
+    /// Backtrace setting for this tracker's new resources (`CAPTURE_INHERIT`: the process's).
+    capture: AtomicU32,
 }
 
 impl Default for LeakTracker {
@@ -332,7 +339,20 @@ impl LeakTracker {
     pub const fn new() -> LeakTracker {
         LeakTracker {
             id: AtomicU32::new(0),
+            capture: AtomicU32::new(stack::CAPTURE_INHERIT),
         }
+    }
+
+    /// Backtraces for this tracker's resources created from now on: `Some(mode)`, or
+    /// `None` to follow the process-wide setting ([`set_backtraces`](crate::set_backtraces),
+    /// `LEAKTRACKER_BACKTRACE`).
+    pub fn set_backtraces(&self, mode: Option<Backtraces>) {
+        let c = mode.map_or(stack::CAPTURE_INHERIT, Backtraces::encode);
+        self.capture.store(c, Ordering::Relaxed);
+    }
+
+    fn capture_setting(&self) -> u32 {
+        stack::effective(self.capture.load(Ordering::Relaxed))
     }
 
     /// The process-wide tracker behind [`track_resource`] and [`untrack_resource`].
@@ -419,9 +439,16 @@ impl LeakTracker {
             }
             h.release_hold();
         }
-        let new = resource::create(id, name, kind, Origin::Object, now)
+        let capture = self.capture_setting();
+        let new = resource::create(id, name, kind, Origin::Object, now, capture)
             .ok_or(TrackError::TooManyResources)?;
         let h = hot(new);
+        // The stack of the `track` call, captured with no lock held.
+        let stack = if capture != stack::CAPTURE_OFF && stack::should_capture(capture, size) {
+            stack::capture()
+        } else {
+            None
+        };
         let stored = RECORDS.upsert(addr, |old| match old {
             Some(v) => {
                 // Move the block, with its recorded size, from its old resource.
@@ -435,6 +462,9 @@ impl LeakTracker {
                 pack(size, new)
             }
         });
+        if stored.is_ok() {
+            resource::set_block_stack(addr, stack);
+        }
         h.release_hold(); // the creation hold: from now on the block keeps it alive
         stored.map_err(|_| TrackError::TableFull)
     }
@@ -448,8 +478,9 @@ impl LeakTracker {
         let Some((ptr, _)) = obj.heap_block() else {
             return false;
         };
-        RECORDS
-            .update(ptr.as_ptr() as usize, |v| {
+        let addr = ptr.as_ptr() as usize;
+        let removed = RECORDS
+            .update(addr, |v| {
                 let (s, r) = unpack(v);
                 let h = hot(r);
                 if h.tracker() == id {
@@ -459,7 +490,11 @@ impl LeakTracker {
                     (Some(v), false)
                 }
             })
-            .unwrap_or(false)
+            .unwrap_or(false);
+        if removed {
+            resource::forget_block_stack(addr);
+        }
+        removed
     }
 
     /// Tags every allocation the current thread makes until the guard drops, together as
@@ -480,7 +515,14 @@ impl LeakTracker {
                 let n = SCOPE_COUNTER.fetch_add(1, Ordering::Relaxed);
                 name = Cow::Owned(format!("scope-{n}"));
             }
-            resource::create(self.id(), name, kind.into(), Origin::Scope, Timestamp::now())
+            resource::create(
+                self.id(),
+                name,
+                kind.into(),
+                Origin::Scope,
+                Timestamp::now(),
+                self.capture_setting(),
+            )
         };
         ScopeGuard {
             tag: TagGuard::install(res),
@@ -503,7 +545,14 @@ impl LeakTracker {
                 let n = SCOPE_COUNTER.fetch_add(1, Ordering::Relaxed);
                 name = Cow::Owned(format!("task-{n}"));
             }
-            resource::create(self.id(), name, kind.into(), Origin::Task, Timestamp::now())
+            resource::create(
+                self.id(),
+                name,
+                kind.into(),
+                Origin::Task,
+                Timestamp::now(),
+                self.capture_setting(),
+            )
         };
         Instrumented { inner: fut, res }
     }
@@ -536,11 +585,13 @@ impl LeakTracker {
         let Some(id) = self.assigned_id() else {
             return;
         };
-        RECORDS.retain_not(|v| {
+        // Lock order: a record shard, then a block-stack shard (never the reverse).
+        RECORDS.retain_not(|addr, v| {
             let (s, r) = unpack(v);
             let h = hot(r);
             if h.tracker() == id {
                 h.remove_block(s);
+                resource::forget_block_stack(addr);
                 true
             } else {
                 false

@@ -1,0 +1,648 @@
+//! Backtraces: capture as raw instruction pointers on the allocator path (no symbol work,
+//! no allocation, no table lock held), deduplicate in a stack table, resolve to symbols
+//! only when a report is made.
+//!
+//! * Capture walks the stack with the unwinder (`backtrace::trace_unsynchronized`) into a
+//!   fixed array on the stack, with the reentrancy guard set, so anything the unwinder
+//!   allocates is neither tagged nor captured again. No tracker lock is held while it runs.
+//! * Distinct stacks are stored once, in 16 shards of append-only arenas mapped from the
+//!   OS, each with an open-addressing index; a stack id names a shard and an offset.
+//! * Each captured block's stack id is kept in a second record table keyed by address
+//!   (`BLOCK_STACKS`), touched only on the tagged slow paths.
+//! * Resolution (`resolve`) runs under the reentrancy guard, holds no tracker lock, and
+//!   resolves every distinct instruction pointer once.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+
+use crate::guard::Reentrancy;
+use crate::table::RecordTable;
+
+/// Which blocks get a backtrace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backtraces {
+    /// None.
+    Off,
+    /// Every tagged block (and every `track` call).
+    All,
+    /// About one block in `n`, weighted by size so that large blocks are not all skipped:
+    /// a block of `s` bytes is captured with probability `min(1, (1 + s / 1024) / n)`.
+    Sample(u32),
+}
+
+/// Encoded capture setting of a resource or tracker: 0 = inherit, 1 = off, 2 = all,
+/// `n + 2` = sample one in `n` (n >= 2).
+pub(crate) const CAPTURE_INHERIT: u32 = 0;
+pub(crate) const CAPTURE_OFF: u32 = 1;
+const CAPTURE_ALL: u32 = 2;
+
+impl Backtraces {
+    pub(crate) fn encode(self) -> u32 {
+        match self {
+            Backtraces::Off | Backtraces::Sample(0) => CAPTURE_OFF,
+            Backtraces::All | Backtraces::Sample(1) => CAPTURE_ALL,
+            Backtraces::Sample(n) => n.saturating_add(2),
+        }
+    }
+
+    pub(crate) fn decode(c: u32) -> Option<Backtraces> {
+        match c {
+            CAPTURE_INHERIT => None,
+            CAPTURE_OFF => Some(Backtraces::Off),
+            CAPTURE_ALL => Some(Backtraces::All),
+            n => Some(Backtraces::Sample(n - 2)),
+        }
+    }
+}
+
+/// The process-wide default for new resources (a tracker may override it).
+static DEFAULT_CAPTURE: AtomicU32 = AtomicU32::new(CAPTURE_OFF);
+/// Frames kept per stack after leaktracker's own frames are dropped.
+static DEPTH: AtomicUsize = AtomicUsize::new(DEFAULT_DEPTH);
+/// Set once any capture is switched on: only then do the slow paths look at `BLOCK_STACKS`.
+static EVER_ON: AtomicBool = AtomicBool::new(false);
+
+/// Default number of frames kept per stack.
+pub const DEFAULT_DEPTH: usize = 32;
+/// Largest configurable depth.
+pub const MAX_DEPTH: usize = 128;
+/// Frames captured beyond the depth, to make room for the allocator's own frames that
+/// resolution drops.
+const OWN_FRAMES_ALLOWANCE: usize = 12;
+const MAX_CAPTURE: usize = MAX_DEPTH + OWN_FRAMES_ALLOWANCE;
+
+/// Sets the process-wide backtrace setting for resources created from now on (trackers
+/// with their own setting keep it). `LEAKTRACKER_BACKTRACE` sets it at start-up.
+pub fn set_backtraces(mode: Backtraces) {
+    let c = mode.encode();
+    if c != CAPTURE_OFF {
+        EVER_ON.store(true, Ordering::Release);
+    }
+    DEFAULT_CAPTURE.store(c, Ordering::Relaxed);
+}
+
+/// The process-wide backtrace setting.
+pub fn backtraces() -> Backtraces {
+    Backtraces::decode(DEFAULT_CAPTURE.load(Ordering::Relaxed)).unwrap_or(Backtraces::Off)
+}
+
+/// Sets how many frames are kept per stack (1..=128; default 32), counted after
+/// leaktracker's own frames are dropped.
+pub fn set_backtrace_depth(depth: usize) {
+    DEPTH.store(depth.clamp(1, MAX_DEPTH), Ordering::Relaxed);
+}
+
+/// Resolves a tracker's setting (`CAPTURE_INHERIT` or explicit) for a new resource.
+pub(crate) fn effective(tracker_setting: u32) -> u32 {
+    let c = if tracker_setting == CAPTURE_INHERIT {
+        DEFAULT_CAPTURE.load(Ordering::Relaxed)
+    } else {
+        tracker_setting
+    };
+    if c != CAPTURE_OFF {
+        EVER_ON.store(true, Ordering::Release);
+    }
+    c
+}
+
+/// Whether any capture was ever switched on (so block stacks may exist).
+#[inline(always)]
+pub(crate) fn ever_on() -> bool {
+    EVER_ON.load(Ordering::Relaxed)
+}
+
+// ---------------------------------------------------------------------------------------
+// Sampling
+
+thread_local! {
+    static RNG: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether a block of `size` bytes should be captured under setting `c` (not `CAPTURE_OFF`).
+#[inline]
+pub(crate) fn should_capture(c: u32, size: usize) -> bool {
+    if c == CAPTURE_ALL {
+        return true;
+    }
+    let n = u64::from(c - 2);
+    let weight = 1 + (size as u64) / 1024;
+    if weight >= n {
+        return true;
+    }
+    // xorshift64*, seeded per thread from the address of its state.
+    let r = RNG.with(|cell| {
+        let mut x = cell.get();
+        if x == 0 {
+            x = (cell as *const _ as u64) | 1;
+        }
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        cell.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    });
+    (r >> 32) % n < weight
+}
+
+// ---------------------------------------------------------------------------------------
+// Capture
+
+/// Captures the calling thread's stack and returns its id in the stack table (`None` if
+/// the stack table is out of memory or the stack is empty). Allocation-free; holds no
+/// tracker lock while unwinding.
+#[inline(never)]
+pub(crate) fn capture() -> Option<u32> {
+    let _r = Reentrancy::enter();
+    let mut ips = [0usize; MAX_CAPTURE];
+    let want = (DEPTH.load(Ordering::Relaxed) + OWN_FRAMES_ALLOWANCE).min(MAX_CAPTURE);
+    let mut n = 0;
+    // SAFETY: on the platforms this crate supports (Unix, with the system unwinder) the
+    // unwinder is thread-safe; the lock `trace` would take only serialises the crate's
+    // Windows dbghelp use, and taking it here could deadlock with a thread that resolves
+    // symbols while holding it and allocating. The callback cannot panic.
+    unsafe {
+        backtrace::trace_unsynchronized(|frame| {
+            ips[n] = frame.ip() as usize;
+            n += 1;
+            n < want
+        });
+    }
+    intern(&ips[..n])
+}
+
+// ---------------------------------------------------------------------------------------
+// The stack table
+
+const STACK_SHARD_BITS: u32 = 4;
+const STACK_SHARDS: usize = 1 << STACK_SHARD_BITS;
+/// Words per arena chunk (512 KiB).
+const CHUNK_WORDS: usize = 1 << 16;
+/// Chunks per shard (at most 128 MiB of stacks per shard).
+const MAX_CHUNKS: usize = 256;
+const INDEX_INITIAL: usize = 256;
+
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct IndexSlot {
+    hash: u64,
+    /// Stack id + 1 (0 = empty).
+    id1: u32,
+}
+
+struct StackShard {
+    index: *mut IndexSlot,
+    index_cap: usize,
+    len: usize,
+    /// Words used in the current (last) chunk.
+    used: usize,
+    chunks: usize,
+}
+
+// SAFETY: the raw pointer is memory owned by this shard, only touched under its lock.
+unsafe impl Send for StackShard {}
+
+#[repr(align(64))]
+struct Shard {
+    inner: spin::Mutex<StackShard>,
+    /// Arena chunks; written once under the lock, read by `frames` after a Release store.
+    chunks: [AtomicPtr<usize>; MAX_CHUNKS],
+}
+
+static SHARDS: [Shard; STACK_SHARDS] = [const {
+    Shard {
+        inner: spin::Mutex::new(StackShard {
+            index: std::ptr::null_mut(),
+            index_cap: 0,
+            len: 0,
+            used: 0,
+            chunks: 0,
+        }),
+        chunks: [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX_CHUNKS],
+    }
+}; STACK_SHARDS];
+
+/// addr -> stack id, for blocks that have a captured stack.
+pub(crate) static BLOCK_STACKS: RecordTable = RecordTable::new();
+
+fn hash_ips(ips: &[usize]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ ips.len() as u64;
+    for &ip in ips {
+        h = (h ^ ip as u64).wrapping_mul(0x1000_0000_01b3);
+        h ^= h >> 29;
+    }
+    h | 1
+}
+
+/// An id is `shard << 28 | chunk << 16 | word offset`.
+fn make_id(shard: usize, chunk: usize, offset: usize) -> u32 {
+    ((shard << 28) | (chunk << 16) | offset) as u32
+}
+
+/// The frames of stored stack `id` (a copy; empty if `id` is unknown).
+fn frames_of(id: u32, out: &mut Vec<usize>) {
+    out.clear();
+    let shard = &SHARDS[(id >> 28) as usize & (STACK_SHARDS - 1)];
+    let chunk = (id >> 16) as usize & 0xFFF;
+    let offset = id as usize & 0xFFFF;
+    if chunk >= MAX_CHUNKS {
+        return;
+    }
+    let base = shard.chunks[chunk].load(Ordering::Acquire);
+    if base.is_null() {
+        return;
+    }
+    // SAFETY: ids are only made for entries fully written before the id was published
+    // (under the shard lock, chunk pointer stored with Release); an entry is a length word
+    // then that many frames, all inside the chunk, which is never unmapped.
+    unsafe {
+        let len = *base.add(offset);
+        out.extend_from_slice(std::slice::from_raw_parts(base.add(offset + 1), len));
+    }
+}
+
+impl StackShard {
+    fn index_slot(&self, i: usize) -> *mut IndexSlot {
+        // SAFETY: callers pass `i < index_cap`; the index maps `index_cap` slots.
+        unsafe { self.index.add(i) }
+    }
+
+    fn grow_index(&mut self) -> bool {
+        let new_cap = if self.index_cap == 0 {
+            INDEX_INITIAL
+        } else {
+            self.index_cap * 2
+        };
+        let bytes = new_cap * std::mem::size_of::<IndexSlot>();
+        let new = crate::os::map_zeroed(bytes).cast::<IndexSlot>();
+        if new.is_null() {
+            return false;
+        }
+        for i in 0..self.index_cap {
+            // SAFETY: `i < index_cap`.
+            let s = unsafe { *self.index_slot(i) };
+            if s.id1 != 0 {
+                let mut j = (s.hash as usize) & (new_cap - 1);
+                // SAFETY: `j < new_cap`, the new mapping's length.
+                while unsafe { (*new.add(j)).id1 } != 0 {
+                    j = (j + 1) & (new_cap - 1);
+                }
+                // SAFETY: as above.
+                unsafe { *new.add(j) = s };
+            }
+        }
+        if !self.index.is_null() {
+            // SAFETY: the old index is a mapping of exactly this size, no longer used.
+            unsafe {
+                crate::os::unmap(
+                    self.index.cast(),
+                    self.index_cap * std::mem::size_of::<IndexSlot>(),
+                )
+            };
+        }
+        self.index = new;
+        self.index_cap = new_cap;
+        true
+    }
+}
+
+/// Stores `ips` once and returns its id.
+fn intern(ips: &[usize]) -> Option<u32> {
+    if ips.is_empty() {
+        return None;
+    }
+    let h = hash_ips(ips);
+    let shard_no = (h >> (64 - STACK_SHARD_BITS)) as usize;
+    let shard = &SHARDS[shard_no];
+    let mut s = shard.inner.lock();
+    if s.index_cap != 0 {
+        let mask = s.index_cap - 1;
+        let mut i = h as usize & mask;
+        loop {
+            // SAFETY: `i <= mask < index_cap`.
+            let slot = unsafe { *s.index_slot(i) };
+            if slot.id1 == 0 {
+                break;
+            }
+            if slot.hash == h {
+                let id = slot.id1 - 1;
+                if same_frames(shard, id, ips) {
+                    return Some(id);
+                }
+            }
+            i = (i + 1) & mask;
+        }
+    }
+    // New stack: append it to the arena.
+    if (s.len + 1) * 4 > s.index_cap * 3 && !s.grow_index() {
+        return None;
+    }
+    let need = ips.len() + 1;
+    if s.chunks == 0 || s.used + need > CHUNK_WORDS {
+        if s.chunks >= MAX_CHUNKS {
+            return None;
+        }
+        let p = crate::os::map_zeroed(CHUNK_WORDS * std::mem::size_of::<usize>());
+        if p.is_null() {
+            return None;
+        }
+        shard.chunks[s.chunks].store(p.cast(), Ordering::Release);
+        s.chunks += 1;
+        s.used = 0;
+    }
+    let chunk = s.chunks - 1;
+    let base = shard.chunks[chunk].load(Ordering::Relaxed);
+    let offset = s.used;
+    // SAFETY: `offset + need <= CHUNK_WORDS`, inside the chunk; the shard lock gives
+    // exclusive write access to the unused tail of the arena.
+    unsafe {
+        *base.add(offset) = ips.len();
+        std::ptr::copy_nonoverlapping(ips.as_ptr(), base.add(offset + 1), ips.len());
+    }
+    s.used += need;
+    let id = make_id(shard_no, chunk, offset);
+    let mask = s.index_cap - 1;
+    let mut i = h as usize & mask;
+    // SAFETY: `i <= mask < index_cap` throughout.
+    while unsafe { (*s.index_slot(i)).id1 } != 0 {
+        i = (i + 1) & mask;
+    }
+    // SAFETY: as above.
+    unsafe {
+        *s.index_slot(i) = IndexSlot {
+            hash: h,
+            id1: id + 1,
+        }
+    };
+    s.len += 1;
+    Some(id)
+}
+
+fn same_frames(shard: &Shard, id: u32, ips: &[usize]) -> bool {
+    let chunk = (id >> 16) as usize & 0xFFF;
+    let offset = id as usize & 0xFFFF;
+    let base = shard.chunks[chunk].load(Ordering::Relaxed);
+    // SAFETY: `id` comes from this shard's index, so its entry is fully written inside a
+    // mapped chunk; we hold the shard lock.
+    unsafe {
+        let len = *base.add(offset);
+        len == ips.len() && std::slice::from_raw_parts(base.add(offset + 1), len) == ips
+    }
+}
+
+/// Number of distinct stacks stored, and the arena bytes they use.
+pub(crate) fn table_stats() -> (usize, usize) {
+    let mut stacks = 0;
+    let mut bytes = 0;
+    for shard in &SHARDS {
+        let s = shard.inner.lock();
+        stacks += s.len;
+        bytes += s.chunks * CHUNK_WORDS * std::mem::size_of::<usize>()
+            + s.index_cap * std::mem::size_of::<IndexSlot>();
+    }
+    (stacks, bytes)
+}
+
+/// Takes every stack-table lock (for `fork`).
+pub(crate) fn lock_for_fork() {
+    for shard in &SHARDS {
+        std::mem::forget(shard.inner.lock());
+    }
+    BLOCK_STACKS.lock_all();
+}
+
+/// Releases the locks taken by [`lock_for_fork`].
+///
+/// # Safety
+/// * The locks must be held by [`lock_for_fork`] (here or in the parent of this child).
+pub(crate) unsafe fn force_unlock_for_fork() {
+    // SAFETY: the caller promises `lock_for_fork` took these locks and forgot the guards.
+    unsafe {
+        BLOCK_STACKS.force_unlock_all();
+        for shard in &SHARDS {
+            shard.inner.force_unlock();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Resolution
+
+/// Blocks of one resource that share one allocation stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StackGroup {
+    /// Stack id, or `None` for blocks without a captured stack.
+    pub(crate) stack: Option<u32>,
+    pub(crate) blocks: usize,
+    pub(crate) bytes: usize,
+}
+
+/// Groups the live blocks of every resource by allocation stack: resource id -> groups,
+/// largest (bytes) first. O(blocks); copies the tables shard by shard, allocating only
+/// while no lock is held.
+pub(crate) fn groups_by_resource() -> HashMap<u32, Vec<StackGroup>> {
+    let _r = Reentrancy::enter();
+    let records = crate::resource::RECORDS.copy_all();
+    let stacks: HashMap<usize, u32> = if ever_on() {
+        BLOCK_STACKS
+            .copy_all()
+            .into_iter()
+            .map(|(a, v)| (a, v as u32))
+            .collect()
+    } else {
+        HashMap::new()
+    };
+    let mut by: HashMap<(u32, Option<u32>), (usize, usize)> = HashMap::new();
+    for (addr, val) in records {
+        let (size, res) = crate::resource::unpack(val);
+        let e = by.entry((res, stacks.get(&addr).copied())).or_default();
+        e.0 += 1;
+        e.1 += size;
+    }
+    let mut out: HashMap<u32, Vec<StackGroup>> = HashMap::new();
+    for ((res, stack), (blocks, bytes)) in by {
+        out.entry(res).or_default().push(StackGroup {
+            stack,
+            blocks,
+            bytes,
+        });
+    }
+    for groups in out.values_mut() {
+        groups.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.stack.cmp(&b.stack)));
+    }
+    out
+}
+
+/// Frame-name prefixes of leaktracker's own frames and of the allocation shims between the
+/// user's code and the allocator; leading frames that match are dropped.
+const OWN_FRAME_PREFIXES: &[&str] = &[
+    "leaktracker::",
+    "<leaktracker::",
+    "backtrace::",
+    "__rust_alloc",
+    "__rust_realloc",
+    "__rust_alloc_zeroed",
+    "__rg_",
+    "__rdl_",
+    "alloc::alloc::",
+    "std::alloc::",
+    "core::alloc::",
+];
+
+/// Resolves stacks to readable frames (`function at file:line`), each distinct instruction
+/// pointer once; leaktracker's own leading frames are dropped and the rest cut to the
+/// configured depth. Holds no tracker lock; runs under the reentrancy guard.
+pub(crate) fn resolve(ids: &[u32]) -> HashMap<u32, Vec<String>> {
+    let _r = Reentrancy::enter();
+    let depth = DEPTH.load(Ordering::Relaxed);
+    let mut by_ip: HashMap<usize, Vec<(String, String)>> = HashMap::new();
+    let mut out = HashMap::new();
+    let mut ips = Vec::new();
+    for &id in ids {
+        if out.contains_key(&id) {
+            continue;
+        }
+        frames_of(id, &mut ips);
+        let mut frames: Vec<String> = Vec::new();
+        let mut own = true;
+        for &ip in &ips {
+            let syms = by_ip.entry(ip).or_insert_with(|| resolve_ip(ip));
+            for (name, loc) in syms.iter() {
+                if own && OWN_FRAME_PREFIXES.iter().any(|p| name.starts_with(p)) {
+                    continue;
+                }
+                own = false;
+                if frames.len() < depth {
+                    frames.push(if loc.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{name} at {loc}")
+                    });
+                }
+            }
+        }
+        out.insert(id, frames);
+    }
+    out
+}
+
+/// The symbols (several when inlined) at `ip`: (demangled name without hash, file:line).
+fn resolve_ip(ip: usize) -> Vec<(String, String)> {
+    let mut syms = Vec::new();
+    backtrace::resolve(ip as *mut std::ffi::c_void, |sym| {
+        let name = sym
+            .name()
+            .map(|n| format!("{n:#}"))
+            .unwrap_or_else(|| format!("{ip:#x}"));
+        let mut loc = String::new();
+        if let Some(file) = sym.filename() {
+            let _ = write!(loc, "{}", file.display());
+            if let Some(line) = sym.lineno() {
+                let _ = write!(loc, ":{line}");
+            }
+        }
+        syms.push((name, loc));
+    });
+    if syms.is_empty() {
+        syms.push((format!("{ip:#x}"), String::new()));
+    }
+    syms
+}
+
+/// One group of a resource's blocks that share an allocation stack, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ResolvedGroup {
+    pub(crate) blocks: usize,
+    pub(crate) bytes: usize,
+    /// Frames, innermost first; empty when the blocks have no captured stack.
+    pub(crate) frames: Vec<String>,
+}
+
+/// The blocks of each resource in `resources`, grouped by allocation stack and resolved:
+/// resource id -> groups, largest first. Resources without any captured stack are absent.
+/// For reports: O(blocks), holds no lock while resolving.
+pub(crate) fn resolved_groups(resources: &[u32]) -> HashMap<u32, Vec<ResolvedGroup>> {
+    if !ever_on() {
+        return HashMap::new();
+    }
+    let _r = Reentrancy::enter();
+    let wanted: std::collections::HashSet<u32> = resources.iter().copied().collect();
+    let mut groups = groups_by_resource();
+    groups.retain(|res, g| wanted.contains(res) && g.iter().any(|g| g.stack.is_some()));
+    let ids: Vec<u32> = groups.values().flatten().filter_map(|g| g.stack).collect();
+    let frames = resolve(&ids);
+    groups
+        .into_iter()
+        .map(|(res, gs)| {
+            let resolved = gs
+                .into_iter()
+                .map(|g| ResolvedGroup {
+                    blocks: g.blocks,
+                    bytes: g.bytes,
+                    frames: g
+                        .stack
+                        .and_then(|id| frames.get(&id).cloned())
+                        .unwrap_or_default(),
+                })
+                .collect();
+            (res, resolved)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[inline(never)]
+    fn capture_here() -> Option<u32> {
+        std::hint::black_box(capture())
+    }
+
+    #[test]
+    fn capture_dedups_and_resolves() {
+        let a = capture_here().expect("a stack");
+        let b = capture_here().expect("a stack");
+        // Two calls from different lines differ in the caller's frame; the same call site
+        // in a loop gives one id.
+        let ids: Vec<u32> = (0..3).map(|_| capture_here().unwrap()).collect();
+        assert_eq!(ids[0], ids[1]);
+        assert_eq!(ids[1], ids[2]);
+        assert_ne!(a, b);
+        let resolved = resolve(&[ids[0]]);
+        let frames = &resolved[&ids[0]];
+        // Leading leaktracker frames (here: all of this test's own) are dropped; the first
+        // kept frame is the iterator adapter that called `capture_here`.
+        assert!(
+            frames[0].starts_with("core::iter::"),
+            "leading own frames dropped: {frames:#?}"
+        );
+        assert!(
+            frames[0].contains("map.rs:"),
+            "file:line resolved: {frames:#?}"
+        );
+        assert!(
+            frames
+                .iter()
+                .any(|f| f.contains("stack::tests::capture_dedups_and_resolves")),
+            "later frames of this crate are kept: {frames:#?}"
+        );
+    }
+
+    #[test]
+    fn sampling_weights_large_blocks() {
+        let c = Backtraces::Sample(64).encode();
+        assert!(
+            should_capture(c, 1 << 20),
+            "1 MiB blocks are always captured"
+        );
+        let hits = (0..64_000).filter(|_| should_capture(c, 16)).count();
+        assert!(
+            (500..=1500).contains(&hits),
+            "about 1 in 64 small blocks: {hits}"
+        );
+        assert_eq!(Backtraces::decode(c), Some(Backtraces::Sample(64)));
+        assert_eq!(Backtraces::All.encode(), Backtraces::Sample(1).encode());
+    }
+}
