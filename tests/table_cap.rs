@@ -94,12 +94,18 @@ fn main() {
     // record: it works in a full table.
     let first = recorded_idx[0];
     t.track(&blocks[first], "renamed", "cap").unwrap();
-    other.track(&blocks[recorded_idx[1]], "moved", "cap").unwrap();
+    other
+        .track(&blocks[recorded_idx[1]], "moved", "cap")
+        .unwrap();
     assert_eq!(dropped(), d);
     let want: Vec<(String, usize, usize)> = (0..SHARDS)
         .filter(|&k| k != 1)
         .map(|k| {
-            let name = if k == 0 { "renamed".to_string() } else { format!("obj-{k}") };
+            let name = if k == 0 {
+                "renamed".to_string()
+            } else {
+                format!("obj-{k}")
+            };
             (name, 1, 24)
         })
         .collect();
@@ -131,7 +137,11 @@ fn main() {
     // Every remaining record has its new size; `untrack` finds exactly those.
     let live_t = t.live();
     let live_other = other.live();
-    let listed: usize = live_t.iter().chain(&live_other).map(|i| i.allocations).sum();
+    let listed: usize = live_t
+        .iter()
+        .chain(&live_other)
+        .map(|i| i.allocations)
+        .sum();
     assert_eq!(listed, records() - base_records);
     for i in live_t.iter().chain(&live_other) {
         assert_eq!(i.allocations, 1);
@@ -181,7 +191,10 @@ fn main() {
     assert!(records() <= SHARDS * 10 + 501, "{}", records());
     let l = t.live();
     assert_eq!(l.len(), 2);
-    assert_eq!((l[1].name.as_str(), l[1].allocations, l[1].bytes), ("capped-10", taken, 8 * taken));
+    assert_eq!(
+        (l[1].name.as_str(), l[1].allocations, l[1].bytes),
+        ("capped-10", taken, 8 * taken)
+    );
     assert!(more.iter().enumerate().all(|(i, b)| b == &vec![i as u8; 8]));
 
     // ---- 6. Freeing everything leaves nothing, whether it was recorded or not.
