@@ -94,7 +94,6 @@ fn main() {
     let start = Instant::now();
     let (mut max_table, mut max_records, mut max_slots, mut max_live_us) = (0, 0, 0, 0f64);
     let mut table_at_10s = None;
-    let mut last = String::new();
     while start.elapsed() < Duration::from_secs(secs) {
         std::thread::sleep(Duration::from_secs(1));
         let t = Instant::now();
@@ -109,7 +108,7 @@ fn main() {
         if elapsed >= 10 && table_at_10s.is_none() {
             table_at_10s = Some(st.table_bytes);
         }
-        last = format!(
+        let last = format!(
             "soak t={elapsed}s ops={} live_resources={} live_blocks={} live_us={live_us:.0} \
              records={} table_bytes={} resource_slots={} dropped={} rss_kb={}",
             OPS.load(Ordering::Relaxed),
@@ -122,7 +121,7 @@ fn main() {
             leaktracker_bench::rss_kb(),
         );
         // Every 10 s (and the first report) on stdout; every report on stderr.
-        if elapsed % 10 == 0 || elapsed <= 1 {
+        if elapsed.is_multiple_of(10) || elapsed <= 1 {
             println!("{last}");
         } else {
             eprintln!("{last}");
