@@ -49,10 +49,13 @@
 #![warn(missing_docs)]
 
 mod alloc;
+mod check;
 mod clock;
+mod exit;
 mod fork;
 mod guard;
 mod os;
+pub mod report;
 mod resource;
 mod stack;
 mod table;
@@ -60,6 +63,9 @@ mod tracker;
 mod units;
 
 pub use crate::alloc::TrackingAllocator;
+pub use crate::check::LeakCheck;
+pub use crate::exit::{protect_panic_hook, ExitReport};
+pub use crate::report::{AllowPattern, LeakReport, PatternError, ReportEntry, StackGroup, Totals};
 pub use crate::stack::{
     backtraces, set_backtrace_depth, set_backtraces, Backtraces,
     DEFAULT_DEPTH as DEFAULT_BACKTRACE_DEPTH,

@@ -1,0 +1,642 @@
+//! Start-up configuration from the environment, the exit report and the exit code.
+//!
+//! # The variables
+//!
+//! Read once, before `main` (a constructor in `.init_array` on ELF platforms,
+//! `__mod_init_func` on macOS). A bad value gets one line on stderr and the default; it
+//! never stops the program.
+//!
+//! | variable | meaning |
+//! | --- | --- |
+//! | `LEAKTRACKER_REPORT` | unset: no exit report. `stderr`: text on stderr. Otherwise a file path: JSON when it ends in `.json`, text otherwise; `%p` becomes the process id |
+//! | `LEAKTRACKER_MIN_AGE` | only resources older than this are listed: `0`, `250ms`, `5s`, `2m`, `1h` |
+//! | `LEAKTRACKER_EXIT_CODE` | `1`–`255`: when the exit report lists a leak and the process was exiting with status 0, it exits with this code instead. Without `LEAKTRACKER_REPORT`, the report goes to stderr |
+//! | `LEAKTRACKER_IGNORE` | comma-separated allow-list: `kind:cache,name:global-*` |
+//! | `LEAKTRACKER_BACKTRACE` | `1`: a backtrace for each tagged block; `sample:N`: for one block in N; `0`: none |
+//! | `LEAKTRACKER_MAX_RECORDS` | caps the record table (see [`set_max_records`](crate::set_max_records)) |
+//!
+//! The same configuration in code: [`ExitReport`].
+//!
+//! # When the report is made
+//!
+//! From an exit handler registered at start-up, so it runs on return from `main`, on
+//! `std::process::exit` and after a panic in `main` (std then exits with 101); not when the
+//! process dies from a signal, calls `libc::_exit` or aborts. It runs after the main
+//! thread's thread-local destructors and after the exit handlers registered later than it
+//! (which is nearly all of them). Other threads may still be running.
+//!
+//! # The exit code
+//!
+//! With glibc the handler is registered with `on_exit`, which hands it the status passed
+//! to `exit`: the code replaces status 0 only. Elsewhere (`atexit`) the status cannot be
+//! known; a panic on the main thread is recorded (by the panic hook wrapper) and then the
+//! status is left alone, but a non-zero `process::exit(n)` would be replaced by the leak
+//! code (still non-zero). Replacing the status uses `libc::_exit` after flushing C stdio:
+//! exit handlers registered *before* leaktracker's (by other constructors) do not run then.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::panic::{self, PanicHookInfo};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, Once};
+use std::time::Duration;
+
+use crate::guard::Reentrancy;
+use crate::report::{expand_pid, AllowPattern, LeakReport};
+use crate::stack::Backtraces;
+
+/// `LEAKTRACKER_BACKTRACE` spelling of a backtrace setting: `0`, `1`, `sample:N`.
+pub(crate) fn backtrace_setting(mode: Backtraces) -> String {
+    match mode {
+        Backtraces::All => "1".to_string(),
+        Backtraces::Sample(n) => format!("sample:{n}"),
+        _ => "0".to_string(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Parsers (total functions: any input gives a value or an error, never a panic)
+
+/// Parses `0`, `250ms`, `5s`, `2m`, `1h`.
+pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if s == "0" {
+        return Some(Duration::ZERO);
+    }
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return None;
+    }
+    let n: u64 = s[..digits].parse().ok()?;
+    let ms_per = match &s[digits..] {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return None,
+    };
+    n.checked_mul(ms_per).map(Duration::from_millis)
+}
+
+/// Parses an exit code in 1..=255.
+pub(crate) fn parse_exit_code(s: &str) -> Option<u8> {
+    match s.trim().parse::<u8>() {
+        Ok(0) | Err(_) => None,
+        Ok(n) => Some(n),
+    }
+}
+
+/// Parses `0`, `1`, `sample:N` (N ≥ 1; `sample:1` is `1`).
+pub(crate) fn parse_backtrace(s: &str) -> Option<Backtraces> {
+    match s.trim() {
+        "0" => Some(Backtraces::Off),
+        "1" => Some(Backtraces::All),
+        other => {
+            let n: u32 = other.strip_prefix("sample:")?.parse().ok()?;
+            match n {
+                0 => None,
+                1 => Some(Backtraces::All),
+                n => Some(Backtraces::Sample(n)),
+            }
+        }
+    }
+}
+
+/// Parses a comma-separated allow-list; empty items are skipped. Returns the good
+/// patterns and the bad items.
+pub(crate) fn parse_allow_list(s: &str) -> (Vec<AllowPattern>, Vec<String>) {
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        match item.parse() {
+            Ok(p) => good.push(p),
+            Err(_) => bad.push(item.to_string()),
+        }
+    }
+    (good, bad)
+}
+
+/// Parses a record cap (a non-negative integer).
+pub(crate) fn parse_max_records(s: &str) -> Option<usize> {
+    s.trim().parse().ok()
+}
+
+// ---------------------------------------------------------------------------------------
+// Configuration
+
+/// Where the exit report goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Target {
+    Stderr,
+    /// A path template (`%p` becomes the pid).
+    File(OsString),
+}
+
+/// The exit report's configuration: where it goes, its filters, the exit code.
+///
+/// [`install`](Self::install) makes it the process's configuration, replacing what the
+/// `LEAKTRACKER_*` variables set at start-up. An exit code without a destination sends
+/// the report to stderr.
+///
+/// ```
+/// use std::time::Duration;
+/// leaktracker::ExitReport::new()
+///     .to_file("leaks-%p.json")
+///     .min_age(Duration::from_millis(250))
+///     .ignore("kind:cache".parse().unwrap())
+///     .exit_code(3)
+///     .install();
+/// # leaktracker::ExitReport::new().install(); // no report when this doctest exits
+/// ```
+#[derive(Clone, Debug, Default)]
+#[must_use = "nothing changes until `install` is called"]
+pub struct ExitReport {
+    target: Option<Target>,
+    min_age: Duration,
+    exit_code: Option<u8>,
+    ignore: Vec<AllowPattern>,
+    backtraces: Option<Backtraces>,
+    max_records: Option<usize>,
+}
+
+impl ExitReport {
+    /// No exit report, no filters, no exit code (installing it turns the report off).
+    pub fn new() -> ExitReport {
+        ExitReport::default()
+    }
+
+    /// The configuration of the `LEAKTRACKER_*` variables, read now; each bad value is
+    /// described by one line on stderr and replaced by its default.
+    pub fn from_env() -> ExitReport {
+        let _r = Reentrancy::enter();
+        let mut cfg = ExitReport::new();
+        let get = |name: &str| std::env::var_os(name);
+        let text = |name: &str, v: &OsString| -> Option<String> {
+            match v.to_str() {
+                Some(s) => Some(s.to_string()),
+                None => {
+                    warn(&format!("{name} is not valid UTF-8; ignored"));
+                    None
+                }
+            }
+        };
+        if let Some(v) = get("LEAKTRACKER_REPORT") {
+            if v.is_empty() {
+                warn("LEAKTRACKER_REPORT is empty (expected `stderr` or a file path); no exit report");
+            } else if v == "stderr" {
+                cfg.target = Some(Target::Stderr);
+            } else {
+                cfg.target = Some(Target::File(v));
+            }
+        }
+        if let Some(v) = get("LEAKTRACKER_MIN_AGE") {
+            if let Some(s) = text("LEAKTRACKER_MIN_AGE", &v) {
+                match parse_duration(&s) {
+                    Some(d) => cfg.min_age = d,
+                    None => warn(&format!(
+                        "LEAKTRACKER_MIN_AGE=\"{}\" is not a duration (0, 250ms, 5s, 2m, 1h); using 0",
+                        s.escape_debug()
+                    )),
+                }
+            }
+        }
+        if let Some(v) = get("LEAKTRACKER_EXIT_CODE") {
+            if let Some(s) = text("LEAKTRACKER_EXIT_CODE", &v) {
+                match parse_exit_code(&s) {
+                    Some(c) => cfg.exit_code = Some(c),
+                    None => warn(&format!(
+                        "LEAKTRACKER_EXIT_CODE=\"{}\" is not an exit code from 1 to 255; leaks will not change the exit status",
+                        s.escape_debug()
+                    )),
+                }
+            }
+        }
+        if let Some(v) = get("LEAKTRACKER_IGNORE") {
+            if let Some(s) = text("LEAKTRACKER_IGNORE", &v) {
+                let (good, bad) = parse_allow_list(&s);
+                cfg.ignore = good;
+                if !bad.is_empty() {
+                    let items: Vec<String> = bad
+                        .iter()
+                        .map(|b| format!("\"{}\"", b.escape_debug()))
+                        .collect();
+                    warn(&format!(
+                        "LEAKTRACKER_IGNORE: {} not `kind:GLOB` or `name:GLOB`; ignored",
+                        items.join(", ")
+                    ));
+                }
+            }
+        }
+        if let Some(v) = get("LEAKTRACKER_BACKTRACE") {
+            if let Some(s) = text("LEAKTRACKER_BACKTRACE", &v) {
+                match parse_backtrace(&s) {
+                    Some(m) => cfg.backtraces = Some(m),
+                    None => warn(&format!(
+                        "LEAKTRACKER_BACKTRACE=\"{}\" is not 0, 1 or sample:N; no backtraces",
+                        s.escape_debug()
+                    )),
+                }
+            }
+        }
+        if let Some(v) = get("LEAKTRACKER_MAX_RECORDS") {
+            if let Some(s) = text("LEAKTRACKER_MAX_RECORDS", &v) {
+                match parse_max_records(&s) {
+                    Some(n) => cfg.max_records = Some(n),
+                    None => warn(&format!(
+                        "LEAKTRACKER_MAX_RECORDS=\"{}\" is not a number of records; no cap",
+                        s.escape_debug()
+                    )),
+                }
+            }
+        }
+        cfg
+    }
+
+    /// Writes the exit report (text) to stderr.
+    pub fn to_stderr(mut self) -> ExitReport {
+        self.target = Some(Target::Stderr);
+        self
+    }
+
+    /// Writes the exit report to `path` (JSON when it ends in `.json`, text otherwise;
+    /// `%p` becomes the process id). When the file cannot be written, the report goes to
+    /// stderr after one warning line.
+    pub fn to_file(mut self, path: impl Into<OsString>) -> ExitReport {
+        self.target = Some(Target::File(path.into()));
+        self
+    }
+
+    /// Lists only resources older than `age`.
+    pub fn min_age(mut self, age: Duration) -> ExitReport {
+        self.min_age = age;
+        self
+    }
+
+    /// Adds an allow-list pattern.
+    pub fn ignore(mut self, pattern: AllowPattern) -> ExitReport {
+        self.ignore.push(pattern);
+        self
+    }
+
+    /// When the report lists a leak and the process exits with status 0, exit with `code`
+    /// instead (`0` turns this off).
+    pub fn exit_code(mut self, code: u8) -> ExitReport {
+        self.exit_code = (code != 0).then_some(code);
+        self
+    }
+
+    /// Which tagged blocks get a backtrace.
+    pub fn backtraces(mut self, mode: Backtraces) -> ExitReport {
+        self.backtraces = Some(mode);
+        self
+    }
+
+    /// Caps the record table (see [`set_max_records`](crate::set_max_records)).
+    pub fn max_records(mut self, max: usize) -> ExitReport {
+        self.max_records = Some(max);
+        self
+    }
+
+    /// Makes this the process's exit-report configuration (replacing the previous one),
+    /// registers the exit handler if needed and wraps the panic hook (see
+    /// [`protect_panic_hook`](crate::protect_panic_hook)).
+    pub fn install(self) {
+        let _r = Reentrancy::enter();
+        if let Some(m) = self.backtraces {
+            crate::set_backtraces(m);
+        }
+        if let Some(n) = self.max_records {
+            crate::set_max_records(Some(n));
+        }
+        let mut cfg = self;
+        if cfg.target.is_none() && cfg.exit_code.is_some() {
+            cfg.target = Some(Target::Stderr);
+        }
+        let active = cfg.target.is_some();
+        *config() = Some(cfg);
+        if active {
+            register_exit_handler();
+        }
+        protect_panic_hook();
+    }
+}
+
+static CONFIG: Mutex<Option<ExitReport>> = Mutex::new(None);
+
+fn config() -> std::sync::MutexGuard<'static, Option<ExitReport>> {
+    CONFIG
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Writes `leaktracker: <msg>` as one line on stderr, straight to the file descriptor
+/// (no lock, no thread-local: this also runs before `main` and during exit).
+pub(crate) fn warn(msg: &str) {
+    let _r = Reentrancy::enter();
+    write_stderr(format!("leaktracker: {msg}\n").as_bytes());
+}
+
+fn write_stderr(mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        // SAFETY: `bytes` is a live buffer of `bytes.len()` bytes; fd 2 may be closed, in
+        // which case write fails and we give up.
+        let n = unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
+        if n <= 0 {
+            if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return;
+        }
+        bytes = &bytes[n as usize..];
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Start-up
+
+/// Runs before `main`: reads the environment and prepares the process so that std's
+/// one-time allocations are not tagged later.
+extern "C" fn start_up() {
+    // Unwinding out of a constructor would abort: swallow anything (nothing should panic).
+    let _ = panic::catch_unwind(|| {
+        let _r = Reentrancy::enter();
+        // stdout's buffer (1 KiB, kept for the life of the process) is allocated on first
+        // use; allocate it now, untagged, so a first `println!` inside a scope adds nothing.
+        let _ = std::io::stdout();
+        protect_panic_hook();
+        let cfg = ExitReport::from_env();
+        let configured = cfg.target.is_some()
+            || cfg.exit_code.is_some()
+            || cfg.backtraces.is_some()
+            || cfg.max_records.is_some();
+        if configured {
+            cfg.install();
+        }
+    });
+}
+
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly",
+    target_os = "illumos",
+    target_os = "solaris"
+))]
+#[used]
+#[link_section = ".init_array"]
+static START_UP: extern "C" fn() = start_up;
+
+#[cfg(any(target_os = "macos", target_os = "ios"))]
+#[used]
+#[link_section = "__DATA,__mod_init_func"]
+static START_UP: extern "C" fn() = start_up;
+
+// ---------------------------------------------------------------------------------------
+// Panic hook
+
+/// Address of the hook box installed by [`protect_panic_hook`], to recognise it.
+static OUR_HOOK: AtomicUsize = AtomicUsize::new(0);
+static HOOK_LOCK: Mutex<()> = Mutex::new(());
+/// Panics seen on the main thread (used where the exit status cannot be known).
+static MAIN_PANICKED: AtomicBool = AtomicBool::new(false);
+
+type Hook = Box<dyn Fn(&PanicHookInfo<'_>) + Sync + Send + 'static>;
+
+/// Makes sure nothing the current panic hook allocates is tagged: wraps the hook in the
+/// tracker's reentrancy guard unless it is wrapped already.
+///
+/// A panic with `RUST_BACKTRACE` set symbolises a backtrace and caches debug info (tens
+/// of MB) for the rest of the process; inside a scope that would be tagged and reported.
+/// leaktracker wraps the hook at start-up; call this again after `std::panic::set_hook`.
+/// Does nothing on a thread that is panicking.
+pub fn protect_panic_hook() {
+    if std::thread::panicking() {
+        return;
+    }
+    let _r = Reentrancy::enter();
+    let _l = HOOK_LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let current: Hook = panic::take_hook();
+    let addr =
+        (&*current as *const (dyn Fn(&PanicHookInfo<'_>) + Sync + Send)).cast::<()>() as usize;
+    if addr == OUR_HOOK.load(Ordering::Relaxed) {
+        panic::set_hook(current);
+        return;
+    }
+    let wrapped: Hook = Box::new(move |info: &PanicHookInfo<'_>| {
+        let _r = Reentrancy::enter();
+        if is_main_thread() {
+            MAIN_PANICKED.store(true, Ordering::Relaxed);
+        }
+        current(info);
+    });
+    let addr =
+        (&*wrapped as *const (dyn Fn(&PanicHookInfo<'_>) + Sync + Send)).cast::<()>() as usize;
+    OUR_HOOK.store(addr, Ordering::Relaxed);
+    panic::set_hook(wrapped);
+}
+
+fn is_main_thread() -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // SAFETY: gettid and getpid have no preconditions.
+        unsafe { libc::gettid() == libc::getpid() }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        true
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Exit
+
+static REGISTER: Once = Once::new();
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+extern "C" {
+    /// glibc: like `atexit`, and the handler gets the status passed to `exit`.
+    fn on_exit(
+        f: extern "C" fn(status: libc::c_int, arg: *mut libc::c_void),
+        arg: *mut libc::c_void,
+    ) -> libc::c_int;
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+extern "C" fn exit_handler_with_status(status: libc::c_int, _arg: *mut libc::c_void) {
+    run_exit_report(Some(status));
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+extern "C" fn exit_handler() {
+    run_exit_report(None);
+}
+
+fn register_exit_handler() {
+    REGISTER.call_once(|| {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: the handler is an `extern "C"` function that never unwinds (it catches
+        // panics) and stays valid for the life of the process; the argument is unused.
+        let rc = unsafe { on_exit(exit_handler_with_status, std::ptr::null_mut()) };
+        #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+        // SAFETY: as above, for `atexit`.
+        let rc = unsafe { libc::atexit(exit_handler) };
+        if rc != 0 {
+            warn("could not register the exit handler: no exit report");
+        }
+    });
+}
+
+/// Counts the threads of this process other than the caller (Linux: `/proc`).
+fn other_threads() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Threads:"))?;
+    let n: usize = line["Threads:".len()..].trim().parse().ok()?;
+    Some(n.saturating_sub(1))
+}
+
+/// Makes the exit report; returns the code to exit with, if the status must change.
+fn exit_report(status: Option<i32>) -> Option<i32> {
+    let cfg = config().clone()?;
+    let target = cfg.target.clone()?;
+    let mut report = LeakReport::capture()
+        .min_age(cfg.min_age)
+        .allow_list(cfg.ignore.iter().cloned());
+    if !report.is_empty() {
+        if let Some(n) = other_threads().filter(|&n| n > 0) {
+            report.add_note(format!(
+                "{n} other thread{} still running at exit: blocks they hold, and the bookkeeping of \
+                 threads spawned inside a scope, stay live until the threads end and are joined: join \
+                 them before exit",
+                if n == 1 { " was" } else { "s were" }
+            ));
+        }
+    }
+    match target {
+        Target::Stderr => write_stderr(report.to_string().as_bytes()),
+        Target::File(template) => {
+            let path = match template.to_str() {
+                Some(t) => OsString::from(expand_pid(t)),
+                None => template,
+            };
+            if let Err(e) = report.write_to(&path) {
+                warn(&format!(
+                    "cannot write the leak report to {}: {e}; here it is",
+                    std::path::Path::new(&path).display()
+                ));
+                write_stderr(report.to_string().as_bytes());
+            }
+        }
+    }
+    let code = cfg.exit_code?;
+    if report.is_empty() {
+        return None;
+    }
+    let status_is_zero = match status {
+        Some(s) => s == 0,
+        None => !MAIN_PANICKED.load(Ordering::Relaxed),
+    };
+    status_is_zero.then_some(i32::from(code))
+}
+
+fn run_exit_report(status: Option<i32>) {
+    let _r = Reentrancy::enter();
+    let code = panic::catch_unwind(|| exit_report(status)).unwrap_or(None);
+    if let Some(code) = code {
+        let _ = std::io::stderr().flush();
+        // SAFETY: fflush(NULL) flushes every C stream; `_exit` ends the process at once
+        // (the remaining exit handlers are skipped, as documented).
+        unsafe {
+            libc::fflush(std::ptr::null_mut());
+            libc::_exit(code);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("0"), Some(Duration::ZERO));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("5s"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration(" 1h "), Some(Duration::from_secs(3600)));
+        for bad in [
+            "",
+            "5",
+            "s",
+            "5x",
+            "-5s",
+            "5 s",
+            "1.5s",
+            "ms",
+            "99999999999999999999s",
+            "18446744073709551615h",
+            "５s",
+        ] {
+            assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn exit_codes_and_backtraces() {
+        assert_eq!(parse_exit_code("1"), Some(1));
+        assert_eq!(parse_exit_code("255"), Some(255));
+        for bad in ["0", "256", "-1", "", "x", "1.0"] {
+            assert_eq!(parse_exit_code(bad), None, "{bad:?}");
+        }
+        assert_eq!(parse_backtrace("0"), Some(Backtraces::Off));
+        assert_eq!(parse_backtrace("1"), Some(Backtraces::All));
+        assert_eq!(parse_backtrace("sample:1"), Some(Backtraces::All));
+        assert_eq!(parse_backtrace("sample:10"), Some(Backtraces::Sample(10)));
+        for bad in [
+            "",
+            "2",
+            "yes",
+            "sample:",
+            "sample:0",
+            "sample:-3",
+            "sample:x",
+        ] {
+            assert_eq!(parse_backtrace(bad), None, "{bad:?}");
+        }
+        assert_eq!(backtrace_setting(Backtraces::Sample(10)), "sample:10");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsers_take_any_input(s in "\\PC*") {
+            let _ = parse_duration(&s);
+            let _ = parse_exit_code(&s);
+            let _ = parse_backtrace(&s);
+            let _ = parse_allow_list(&s);
+            let _ = parse_max_records(&s);
+        }
+
+        #[test]
+        fn parsers_take_near_misses(s in "(sample:|kind:|name:|[0-9]{0,25})(ms|s|m|h|[0-9]|,|:|\\*| )*") {
+            let _ = parse_duration(&s);
+            let _ = parse_exit_code(&s);
+            let _ = parse_backtrace(&s);
+            let _ = parse_allow_list(&s);
+            let _ = parse_max_records(&s);
+        }
+    }
+
+    #[test]
+    fn allow_lists() {
+        let (good, bad) = parse_allow_list("kind:cache, name:global-*,,oops ,");
+        assert_eq!(good.len(), 2);
+        assert_eq!(good[1].to_string(), "name:global-*");
+        assert_eq!(bad, vec!["oops".to_string()]);
+        let (good, bad) = parse_allow_list("");
+        assert!(good.is_empty() && bad.is_empty());
+    }
+}

@@ -1,0 +1,122 @@
+//! Shared helpers of the report, exit, check, gate and CLI tests: re-running the test
+//! binary as a child, building small fixture programs against this crate, temp dirs.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The environment variable that selects the child role of a re-run test binary.
+pub const ROLE: &str = "LT_TEST_ROLE";
+
+/// The child role this process plays, if it is a re-run child.
+pub fn role() -> Option<String> {
+    std::env::var(ROLE).ok()
+}
+
+/// Every `LEAKTRACKER_*` variable, removed from children so the caller's environment
+/// cannot leak into a test.
+pub const VARS: [&str; 6] = [
+    "LEAKTRACKER_REPORT",
+    "LEAKTRACKER_MIN_AGE",
+    "LEAKTRACKER_EXIT_CODE",
+    "LEAKTRACKER_IGNORE",
+    "LEAKTRACKER_BACKTRACE",
+    "LEAKTRACKER_MAX_RECORDS",
+];
+
+/// A command that runs `program` with a clean `LEAKTRACKER_*` environment plus `env`.
+pub fn command(program: &Path, env: &[(&str, &str)]) -> Command {
+    let mut c = Command::new(program);
+    for v in VARS {
+        c.env_remove(v);
+    }
+    c.env_remove("RUST_BACKTRACE");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c
+}
+
+/// Re-runs this test binary (its single `main` test) in `role`, with `env`.
+pub fn run_self(role: &str, env: &[(&str, &str)]) -> Output {
+    let exe = std::env::current_exe().unwrap();
+    command(&exe, env)
+        .args(["--exact", "main", "--nocapture", "--test-threads=1"])
+        .env(ROLE, role)
+        .output()
+        .unwrap()
+}
+
+/// A fresh, empty directory for this test.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let d =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// stdout and stderr as text.
+pub fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// Builds `source` (a `main.rs`) into a program that links this crate, with `rustc`
+/// against the `leaktracker` rlib cargo built for the tests. Returns the program's path.
+pub fn build_fixture(name: &str, source: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let deps = exe.parent().unwrap();
+    let rlib = std::fs::read_dir(deps)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            n.starts_with("libleaktracker-") && n.ends_with(".rlib")
+        })
+        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
+        .expect("the leaktracker rlib next to the test binary")
+        .path();
+    let dir = temp_dir(&format!("fixture-{name}"));
+    let src = dir.join("main.rs");
+    std::fs::write(&src, source).unwrap();
+    let out = dir.join(name);
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let o = Command::new(rustc)
+        .args(["--edition", "2021", "--crate-name", name, "-g"])
+        .arg(&src)
+        .arg("--extern")
+        .arg(format!("leaktracker={}", rlib.display()))
+        .arg("-L")
+        .arg(format!("dependency={}", deps.display()))
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "fixture {name} did not build:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
+/// Reads and parses a JSON report.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let s =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&s).unwrap_or_else(|e| panic!("parsing {}: {e}\n{s}", path.display()))
+}
+
+/// Builds the fixture program of `tests/common/fixture.rs`.
+pub fn fixture() -> PathBuf {
+    build_fixture("fixture", include_str!("fixture.rs"))
+}
+
+/// Runs the fixture in `mode` with `env`.
+pub fn run_fixture(exe: &Path, mode: &str, env: &[(&str, &str)]) -> Output {
+    command(exe, env).arg(mode).output().unwrap()
+}
