@@ -60,6 +60,8 @@ mod resource;
 mod stack;
 mod table;
 mod tracker;
+#[cfg(feature = "tracing")]
+mod tracing_layer;
 mod units;
 
 pub use crate::alloc::TrackingAllocator;
@@ -74,3 +76,5 @@ pub use crate::tracker::{
     is_installed, set_max_records, stats, track_resource, untrack_resource, Instrumented, LeakInfo,
     LeakTracker, ScopeGuard, Stats, TrackError, Trackable,
 };
+#[cfg(feature = "tracing")]
+pub use crate::tracing_layer::LeakLayer;
