@@ -100,6 +100,12 @@ fn main() {
                 .install();
             leak();
         }
+        "many" => {
+            let _scope = TRACKER.scope("many", "bulk");
+            for i in 0..1000u32 {
+                black_box(Box::leak(black_box(Box::new(i))));
+            }
+        }
         "" => {}
         other => panic!("unknown mode {other}"),
     }

@@ -1,0 +1,118 @@
+//! Bad LEAKTRACKER_* values: one clear stderr line each, then the default; never a crash.
+
+mod common;
+use common::*;
+
+#[global_allocator]
+static ALLOC: leaktracker::TrackingAllocator = leaktracker::TrackingAllocator::system();
+
+#[test]
+fn main() {
+    let exe = fixture();
+    let dir = temp_dir("exit_bad_values");
+    let path = dir.join("r.json");
+    let p = path.to_str().unwrap();
+
+    let o = run_fixture(
+        &exe,
+        "cache",
+        &[
+            ("LEAKTRACKER_REPORT", p),
+            ("LEAKTRACKER_MIN_AGE", "5 minutes"),
+            ("LEAKTRACKER_EXIT_CODE", "300"),
+            ("LEAKTRACKER_IGNORE", "kind:cache,cache,name:"),
+            ("LEAKTRACKER_BACKTRACE", "yes"),
+            ("LEAKTRACKER_MAX_RECORDS", "-1"),
+        ],
+    );
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "the exit code stays unset: {err}");
+    assert_eq!(out, "");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "leaktracker: LEAKTRACKER_MIN_AGE=\"5 minutes\" is not a duration (0, 250ms, 5s, 2m, 1h); using 0",
+            "leaktracker: LEAKTRACKER_EXIT_CODE=\"300\" is not an exit code from 1 to 255; leaks will not change the exit status",
+            "leaktracker: LEAKTRACKER_IGNORE: \"cache\" not `kind:GLOB` or `name:GLOB`; ignored",
+            "leaktracker: LEAKTRACKER_BACKTRACE=\"yes\" is not 0, 1 or sample:N; no backtraces",
+            "leaktracker: LEAKTRACKER_MAX_RECORDS=\"-1\" is not a number of records; no cap",
+        ]
+    );
+    // The good parts still apply: the report, `kind:cache` and `name:` (empty name glob).
+    let j = read_json(&path);
+    assert_eq!(j["min_age_ms"], 0);
+    assert_eq!(j["backtraces"], "0");
+    assert_eq!(j["leaks"].as_array().unwrap().len(), 3);
+    assert_eq!(j["allow_list"][0]["matched"], 1);
+    assert_eq!(j["unmatched_patterns"], serde_json::json!(["name:"]));
+
+    // An empty report path: no report, one line; other odd values.
+    let o = run_fixture(
+        &exe,
+        "leak",
+        &[
+            ("LEAKTRACKER_REPORT", ""),
+            ("LEAKTRACKER_EXIT_CODE", "0"),
+            ("LEAKTRACKER_BACKTRACE", "sample:0"),
+            ("LEAKTRACKER_MIN_AGE", "\u{1F600}ms"),
+        ],
+    );
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_eq!(err.lines().count(), 4, "{err}");
+    assert!(err.contains("LEAKTRACKER_REPORT is empty"), "{err}");
+    assert!(err.contains("LEAKTRACKER_EXIT_CODE=\"0\""), "{err}");
+    assert!(err.contains("LEAKTRACKER_BACKTRACE=\"sample:0\""), "{err}");
+    assert!(err.contains("LEAKTRACKER_MIN_AGE=\"\u{1F600}ms\""), "{err}");
+
+    // Not UTF-8.
+    use std::os::unix::ffi::OsStrExt;
+    let o = command(&exe, &[])
+        .arg("leak")
+        .env(
+            "LEAKTRACKER_MIN_AGE",
+            std::ffi::OsStr::from_bytes(b"\xff5s"),
+        )
+        .output()
+        .unwrap();
+    let (_, err) = text(&o);
+    assert!(o.status.success());
+    assert_eq!(
+        err,
+        "leaktracker: LEAKTRACKER_MIN_AGE is not valid UTF-8; ignored\n"
+    );
+
+    // Good values, including a record cap that drops records: the report says so.
+    let o = run_fixture(
+        &exe,
+        "many",
+        &[
+            ("LEAKTRACKER_REPORT", p),
+            ("LEAKTRACKER_MAX_RECORDS", "100"),
+            ("LEAKTRACKER_BACKTRACE", "0"),
+        ],
+    );
+    assert_eq!(text(&o).1, "");
+    let j = read_json(&path);
+    let dropped = j["dropped_records"].as_u64().unwrap();
+    let kept = j["totals"]["allocations"].as_u64().unwrap();
+    assert!(dropped >= 800 && kept <= 200, "{dropped} {kept}");
+    assert_eq!(dropped + kept, 1000);
+
+    let o = run_fixture(
+        &exe,
+        "many",
+        &[
+            ("LEAKTRACKER_REPORT", "stderr"),
+            ("LEAKTRACKER_MAX_RECORDS", "100"),
+        ],
+    );
+    let (_, err) = text(&o);
+    let line = err
+        .lines()
+        .find(|l| l.contains("records dropped"))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(line.starts_with("warning: "), "{line}");
+    assert!(line.ends_with(" records dropped (the record table was full): the blocks behind them are missing from these counts"), "{line}");
+}

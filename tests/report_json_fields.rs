@@ -1,0 +1,134 @@
+//! The JSON exit report, parsed back and checked field by field; and read back by
+//! `LeakReport::from_json`.
+
+mod common;
+use common::*;
+use leaktracker::LeakReport;
+
+#[global_allocator]
+static ALLOC: leaktracker::TrackingAllocator = leaktracker::TrackingAllocator::system();
+
+#[test]
+fn main() {
+    let exe = fixture();
+    let dir = temp_dir("report_json_fields");
+    let path = dir.join("r.json");
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let child = command(
+        &exe,
+        &[
+            ("LEAKTRACKER_REPORT", path.to_str().unwrap()),
+            ("LEAKTRACKER_IGNORE", "kind:cache,name:none-*"),
+        ],
+    )
+    .arg("cache")
+    .spawn()
+    .unwrap();
+    let pid = child.id();
+    assert!(child.wait_with_output().unwrap().status.success());
+    let raw = std::fs::read_to_string(&path).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    let obj = j.as_object().unwrap();
+    let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "allocator_installed",
+            "allow_list",
+            "allowed",
+            "backtraces",
+            "dropped_records",
+            "exe",
+            "leaks",
+            "min_age_ms",
+            "notes",
+            "pid",
+            "totals",
+            "unmatched_patterns",
+            "version",
+            "younger"
+        ]
+    );
+    assert_eq!(j["version"], 1);
+    assert_eq!(j["pid"], pid);
+    assert_eq!(j["exe"], exe.to_str().unwrap());
+    assert_eq!(j["min_age_ms"], 0);
+    assert_eq!(
+        j["totals"],
+        serde_json::json!({"resources": 3, "allocations": 3, "bytes": 194})
+    );
+    assert_eq!(j["dropped_records"], 0);
+    assert_eq!(j["allocator_installed"], true);
+    assert_eq!(j["backtraces"], "0");
+    assert_eq!(j["notes"], serde_json::json!([]));
+    assert_eq!(
+        j["allow_list"],
+        serde_json::json!([{"pattern": "kind:cache", "matched": 1}, {"pattern": "name:none-*", "matched": 0}])
+    );
+    assert_eq!(j["unmatched_patterns"], serde_json::json!(["name:none-*"]));
+    assert_eq!(
+        j["allowed"],
+        serde_json::json!({"resources": 1, "allocations": 1, "bytes": 30})
+    );
+    assert_eq!(
+        j["younger"],
+        serde_json::json!({"resources": 0, "allocations": 0, "bytes": 0})
+    );
+
+    let leaks = j["leaks"].as_array().unwrap();
+    let expected = [
+        ("connection-1", "database", 100),
+        ("session-7", "session", 64),
+        ("global-pool", "pool", 30),
+    ];
+    assert_eq!(leaks.len(), expected.len());
+    for (l, (name, kind, bytes)) in leaks.iter().zip(expected) {
+        let mut keys: Vec<&str> = l.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "age_ms",
+                "allocations",
+                "bytes",
+                "created_unix_ms",
+                "kind",
+                "name"
+            ]
+        );
+        assert_eq!(l["name"], name);
+        assert_eq!(l["kind"], kind);
+        assert_eq!(l["allocations"], 1);
+        assert_eq!(l["bytes"], bytes);
+        assert!(l["age_ms"].as_u64().unwrap() < 60_000);
+        let created = l["created_unix_ms"].as_u64().unwrap();
+        assert!(
+            created + 1000 >= started && created < started + 60_000,
+            "{created} {started}"
+        );
+        assert!(
+            l.get("backtrace").is_none(),
+            "no backtrace when none was captured"
+        );
+    }
+
+    // Read back into a LeakReport.
+    let r = LeakReport::from_json(&raw).unwrap();
+    assert_eq!(r.pid(), pid);
+    assert_eq!(r.leaks().len(), 3);
+    assert_eq!(r.leaks()[1].name, "session-7");
+    assert_eq!(r.leaks()[1].bytes, 64);
+    assert_eq!(r.totals().bytes, 194);
+    assert_eq!(r.unmatched_patterns().collect::<Vec<_>>(), ["name:none-*"]);
+    assert_eq!(r.allowed().resources, 1);
+    // Written again, it is the same JSON.
+    let again: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+    assert_eq!(again, j);
+    // Not a report.
+    assert!(LeakReport::from_json("{\"version\": 1}").is_err());
+    assert!(LeakReport::from_json("[]").is_err());
+}
