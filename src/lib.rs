@@ -54,14 +54,16 @@ mod clock;
 mod exit;
 mod fork;
 mod guard;
+mod lifetime;
 mod os;
 pub mod report;
 mod resource;
 mod stack;
+mod sync;
 mod table;
-mod tracker;
 #[cfg(feature = "tracing")]
 mod tracing_layer;
+mod tracker;
 mod units;
 
 pub use crate::alloc::TrackingAllocator;
@@ -72,9 +74,9 @@ pub use crate::stack::{
     backtraces, set_backtrace_depth, set_backtraces, Backtraces,
     DEFAULT_DEPTH as DEFAULT_BACKTRACE_DEPTH,
 };
+#[cfg(feature = "tracing")]
+pub use crate::tracing_layer::LeakLayer;
 pub use crate::tracker::{
     is_installed, set_max_records, stats, track_resource, untrack_resource, Instrumented, LeakInfo,
     LeakTracker, ScopeGuard, Stats, TrackError, Trackable,
 };
-#[cfg(feature = "tracing")]
-pub use crate::tracing_layer::LeakLayer;

@@ -15,10 +15,11 @@
 //! the allocator never drops a name.
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 
 use crate::clock::Timestamp;
 use crate::guard::Reentrancy;
+use crate::lifetime::{Lifetime, BLOCK, HOLD};
 use crate::stack::{self, BLOCK_STACKS};
 use crate::table::RecordTable;
 
@@ -48,15 +49,6 @@ const CHUNK_BITS: u32 = 12;
 const CHUNK_SLOTS: usize = 1 << CHUNK_BITS;
 const CHUNKS: usize = MAX_RESOURCES / CHUNK_SLOTS;
 
-/// One unit of `Hot::refs` for a live block (low 40 bits count blocks).
-const BLOCK: u64 = 1;
-/// One unit of `Hot::refs` for a hold (high 24 bits count holds).
-const HOLD: u64 = 1 << 40;
-
-const FREE: u8 = 0;
-const LIVE: u8 = 1;
-const DEAD: u8 = 2;
-
 /// Where a resource came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -72,15 +64,14 @@ pub(crate) enum Origin {
 /// The allocator-side half of a resource.
 #[repr(C, align(64))]
 pub(crate) struct Hot {
-    /// Live blocks (`BLOCK` units) plus holds (`HOLD` units); the resource dies at zero.
-    refs: AtomicU64,
+    /// Live blocks and holds; the resource dies when both are gone.
+    life: Lifetime,
     /// Live bytes (requested sizes).
     bytes: AtomicUsize,
     /// Owning tracker id.
     tracker: AtomicU32,
     /// Backtrace setting (see `stack::Backtraces::encode`).
     capture: AtomicU32,
-    state: AtomicU8,
     origin: AtomicU8,
 }
 
@@ -107,14 +98,14 @@ impl Hot {
     #[inline(always)]
     pub(crate) fn add_block(&self, size: usize) {
         self.bytes.fetch_add(size, Ordering::Relaxed);
-        self.refs.fetch_add(BLOCK, Ordering::Relaxed);
+        self.life.add(BLOCK);
     }
 
     /// Uncounts a live block of `size` bytes; the resource may die.
     #[inline(always)]
     pub(crate) fn remove_block(&self, size: usize) {
         self.bytes.fetch_sub(size, Ordering::Relaxed);
-        self.release(BLOCK);
+        self.life.release(BLOCK);
     }
 
     /// Changes the size of one of this resource's live blocks.
@@ -131,20 +122,13 @@ impl Hot {
     /// Only valid while the resource is known alive (a block record or a hold exists).
     #[inline]
     pub(crate) fn acquire_hold(&self) {
-        self.refs.fetch_add(HOLD, Ordering::Relaxed);
+        self.life.add(HOLD);
     }
 
     /// Releases a hold.
     #[inline]
     pub(crate) fn release_hold(&self) {
-        self.release(HOLD);
-    }
-
-    #[inline(always)]
-    fn release(&self, unit: u64) {
-        if self.refs.fetch_sub(unit, Ordering::AcqRel) == unit {
-            self.state.store(DEAD, Ordering::Release);
-        }
+        self.life.release(HOLD);
     }
 
     /// The owning tracker's id.
@@ -172,15 +156,14 @@ impl Hot {
     /// (live blocks, live bytes), read without a lock (exact when no thread is changing them).
     #[inline]
     pub(crate) fn counts(&self) -> (usize, usize) {
-        let refs = self.refs.load(Ordering::Acquire);
         (
-            (refs & (HOLD - 1)) as usize,
+            self.life.blocks() as usize,
             self.bytes.load(Ordering::Relaxed),
         )
     }
 
     fn is_live(&self) -> bool {
-        self.state.load(Ordering::Acquire) == LIVE
+        self.life.is_live()
     }
 }
 
@@ -347,9 +330,8 @@ impl Registry {
         for (id, meta) in self.metas.iter_mut().enumerate() {
             if meta.is_some() {
                 let h = hot(id as u32);
-                if h.state.load(Ordering::Acquire) == DEAD {
+                if h.life.reclaim() {
                     *meta = None;
-                    h.state.store(FREE, Ordering::Relaxed);
                     self.free.push(id as u32);
                 }
             }
@@ -410,8 +392,7 @@ pub(crate) fn create(
     h.tracker.store(tracker, Ordering::Relaxed);
     h.origin.store(origin as u8, Ordering::Relaxed);
     h.capture.store(capture, Ordering::Relaxed);
-    h.refs.store(HOLD, Ordering::Relaxed);
-    h.state.store(LIVE, Ordering::Release);
+    h.life.start();
     Some(id)
 }
 
