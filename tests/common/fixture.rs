@@ -72,8 +72,13 @@ fn main() {
             }
         }
         "println" => {
-            let _scope = TRACKER.scope("printing", "io");
-            println!("hello from inside a scope");
+            {
+                let _scope = TRACKER.scope("printing", "io");
+                println!("hello from inside a scope");
+            }
+            // std frees stdout's buffer at exit: look before that too.
+            let live = leaktracker::LeakReport::capture();
+            eprintln!("live after the first println: {}", live.leaks().len());
         }
         "panic_backtrace" => {
             let _scope = TRACKER.scope("panicking", "panic");
@@ -81,8 +86,13 @@ fn main() {
             assert!(r.is_err());
         }
         "thread_local" => {
-            let _scope = TRACKER.scope("tls", "tls");
-            CACHE.with(|c| c.borrow_mut().extend(0..1000));
+            {
+                let _scope = TRACKER.scope("tls", "tls");
+                CACHE.with(|c| c.borrow_mut().extend(0..1000));
+            }
+            // Tagged while the thread lives; destroyed before the exit report.
+            let live = leaktracker::LeakReport::capture();
+            eprintln!("live before exit: {}", live.leaks().len());
         }
         "unjoined" => {
             let _scope = TRACKER.scope("spawner", "threads");
