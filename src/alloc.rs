@@ -46,9 +46,8 @@ impl TrackingAllocator<System> {
     }
 }
 
-/// The slow half of `alloc`: the thread has a tag, or a flag.
-#[cold]
-#[inline(never)]
+/// The bookkeeping half of a flagged `alloc`: the thread has a tag, or a flag.
+#[inline(always)]
 fn on_alloc(st: u64, ptr: *mut u8, size: usize) {
     if st & PROBE != 0 {
         guard::mark_probe_seen(st);
@@ -75,30 +74,31 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let st = guard::state();
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract for `layout`.
-        let ptr = unsafe { self.inner.alloc(layout) };
-        if st != 0 && !ptr.is_null() {
-            on_alloc(st, ptr, layout.size());
+        if st == 0 {
+            // The untagged fast path: a tail call, no frame of our own.
+            // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract for `layout`.
+            return unsafe { self.inner.alloc(layout) };
         }
-        ptr
+        // SAFETY: as above.
+        unsafe { self.alloc_flagged(st, layout, false) }
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         let st = guard::state();
-        // SAFETY: the caller upholds `GlobalAlloc::alloc_zeroed`'s contract for `layout`.
-        let ptr = unsafe { self.inner.alloc_zeroed(layout) };
-        if st != 0 && !ptr.is_null() {
-            on_alloc(st, ptr, layout.size());
+        if st == 0 {
+            // SAFETY: the caller upholds `GlobalAlloc::alloc_zeroed`'s contract for `layout`.
+            return unsafe { self.inner.alloc_zeroed(layout) };
         }
-        ptr
+        // SAFETY: as above.
+        unsafe { self.alloc_flagged(st, layout, true) }
     }
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         if RECORDS.maybe_contains(ptr as usize) {
-            // Before the inner free: afterwards another thread may get the same address.
-            resource::forget_block(ptr as usize);
+            // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract.
+            return unsafe { self.dealloc_recorded(ptr, layout) };
         }
         // SAFETY: `ptr` was returned by `self.inner` with this `layout` (the caller's
         // `GlobalAlloc::dealloc` contract; every block we hand out comes from `inner`).
@@ -114,6 +114,42 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
         }
         // SAFETY: as above; the record moves with the block.
         unsafe { self.realloc_recorded(ptr, layout, new_size) }
+    }
+}
+
+impl<A: GlobalAlloc> TrackingAllocator<A> {
+    /// `alloc` / `alloc_zeroed` when the thread has a tag or a flag.
+    ///
+    /// # Safety
+    /// * The caller upholds `GlobalAlloc::alloc`'s contract for `layout`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn alloc_flagged(&self, st: u64, layout: Layout, zeroed: bool) -> *mut u8 {
+        // SAFETY: the caller upholds the contract.
+        let ptr = unsafe {
+            if zeroed {
+                self.inner.alloc_zeroed(layout)
+            } else {
+                self.inner.alloc(layout)
+            }
+        };
+        if !ptr.is_null() {
+            on_alloc(st, ptr, layout.size());
+        }
+        ptr
+    }
+
+    /// `dealloc` of a block that may have a record: the record goes first, since after
+    /// the inner free another thread may get the same address.
+    ///
+    /// # Safety
+    /// * The caller upholds `GlobalAlloc::dealloc`'s contract.
+    #[cold]
+    #[inline(never)]
+    unsafe fn dealloc_recorded(&self, ptr: *mut u8, layout: Layout) {
+        resource::forget_block(ptr as usize);
+        // SAFETY: `ptr` was returned by `self.inner` with this `layout`.
+        unsafe { self.inner.dealloc(ptr, layout) }
     }
 }
 

@@ -179,13 +179,14 @@ pub(crate) fn record_block(addr: usize, size: usize, res: u32, stack: Option<u32
         RECORDS.count_dropped(addr);
         return;
     }
+    let h = hot(res);
     let stored = RECORDS.upsert(addr, |old| {
         if let Some(stale) = old {
             // A record for a block that was freed behind our back (it cannot be live).
             let (s, r) = unpack(stale);
             hot(r).remove_block(s);
         }
-        hot(res).add_block(size);
+        h.add_block(size);
         pack(size, res)
     });
     if stored.is_ok() {
@@ -205,9 +206,17 @@ pub(crate) fn set_block_stack(addr: usize, stack: Option<u32>) {
 }
 
 /// Forgets the allocation stack of a block, if it has one.
-#[inline]
+#[inline(always)]
 pub(crate) fn forget_block_stack(addr: usize) {
-    if stack::ever_on() && BLOCK_STACKS.maybe_contains(addr) {
+    if stack::ever_on() {
+        forget_block_stack_slow(addr);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn forget_block_stack_slow(addr: usize) {
+    if BLOCK_STACKS.maybe_contains(addr) {
         BLOCK_STACKS.remove(addr, |_| {});
     }
 }

@@ -34,19 +34,25 @@ struct Slot {
 /// Size of one slot in bytes: the table's memory per record, before load factor.
 pub(crate) const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
 
+/// The slot-picking hash (slow paths only).
 #[inline(always)]
 fn hash(addr: usize) -> u64 {
     (addr as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
+/// The filter bucket of an address: bits 4..20, no multiply, since `dealloc` computes it
+/// for every block. Blocks are at least 16-aligned with most allocators; smaller ones only
+/// share buckets, which the counters allow.
 #[inline(always)]
-fn shard_of(h: u64) -> usize {
-    (h >> (64 - SHARD_BITS)) as usize
+fn filter_of(addr: usize) -> usize {
+    (addr >> 4) & ((1 << FILTER_BITS) - 1)
 }
 
+/// The shard of an address: the top bits of its filter bucket, so that every bucket
+/// belongs to exactly one shard.
 #[inline(always)]
-fn filter_of(h: u64) -> usize {
-    (h >> (64 - FILTER_BITS)) as usize
+fn shard_of(addr: usize) -> usize {
+    filter_of(addr) >> (FILTER_BITS - SHARD_BITS)
 }
 
 /// Error: the table cannot take a record (its memory or its configured cap is exhausted).
@@ -58,6 +64,8 @@ struct ShardInner {
     /// Capacity in slots: 0 (nothing mapped yet) or a power of two.
     cap: usize,
     len: usize,
+    /// `len` at which an insert must look at growth or the cap (`make_room`).
+    grow_at: usize,
     /// Records this shard could not take.
     dropped: u64,
 }
@@ -88,6 +96,7 @@ impl RecordTable {
                         slots: std::ptr::null_mut(),
                         cap: 0,
                         len: 0,
+                        grow_at: 0,
                         dropped: 0,
                     }),
                 }
@@ -100,20 +109,23 @@ impl RecordTable {
     /// `false` when `addr` certainly has no record: one atomic load, no lock.
     #[inline(always)]
     pub(crate) fn maybe_contains(&self, addr: usize) -> bool {
-        self.filter[filter_of(hash(addr))].load(Ordering::Acquire) != 0
+        self.filter[filter_of(addr)].load(Ordering::Acquire) != 0
     }
 
     /// Caps the number of records (spread evenly over the shards); `None` lifts the cap.
     pub(crate) fn set_max_records(&self, max: Option<usize>) {
         let per_shard = max.map_or(usize::MAX, |m| m.div_ceil(SHARDS).max(1));
         self.shard_limit.store(per_shard, Ordering::Relaxed);
+        for shard in &self.shards {
+            // The next insert re-checks growth and the cap.
+            shard.inner.lock().grow_at = 0;
+        }
     }
 
     /// Runs `f` on the shard of `addr`, under its lock.
     #[inline(always)]
     fn with_shard<R>(&self, addr: usize, f: impl FnOnce(&mut ShardView<'_>) -> R) -> R {
-        let h = hash(addr);
-        let mut inner = self.shards[shard_of(h)].inner.lock();
+        let mut inner = self.shards[shard_of(addr)].inner.lock();
         let mut view = ShardView {
             inner: &mut inner,
             filter: &self.filter,
@@ -163,7 +175,7 @@ impl RecordTable {
                 Some(v) => s.slot_mut(i).val = v,
                 None => {
                     s.delete_at(i);
-                    s.filter_add(h, -1);
+                    s.filter_add(addr, -1);
                 }
             }
             Some(r)
@@ -276,8 +288,7 @@ impl ShardView<'_> {
 
     #[inline(always)]
     fn home(&self, h: u64) -> usize {
-        // The bits below the shard bits pick the slot.
-        ((h << SHARD_BITS) >> 32) as usize & self.mask()
+        (h >> 32) as usize & self.mask()
     }
 
     #[inline(always)]
@@ -295,9 +306,9 @@ impl ShardView<'_> {
     }
 
     #[inline(always)]
-    fn filter_add(&self, h: u64, delta: i32) {
+    fn filter_add(&self, addr: usize, delta: i32) {
         // Only written under this shard's lock: a load and a store stay exact.
-        let f = &self.filter[filter_of(h)];
+        let f = &self.filter[filter_of(addr)];
         let v = f.load(Ordering::Relaxed);
         f.store(v.wrapping_add_signed(delta), Ordering::Release);
     }
@@ -328,27 +339,44 @@ impl ShardView<'_> {
         h: u64,
         value: impl FnOnce(Option<u64>) -> u64,
     ) -> Result<(), Full> {
-        if let Some(i) = self.find(addr, h) {
-            let v = value(Some(self.slot(i).val));
-            self.slot_mut(i).val = v;
-            return Ok(());
-        }
-        if self.inner.len >= self.limit
-            || ((self.inner.len + 1) * 4 > self.inner.cap * 3 && !self.grow())
-        {
+        if self.inner.len >= self.inner.grow_at && !self.make_room() {
             self.inner.dropped += 1;
             return Err(Full);
         }
-        let val = value(None);
+        // One probe walk: the record of `addr` (a stale one) or the first empty slot.
         let mask = self.mask();
         let mut i = self.home(h);
-        while self.slot(i).addr != 0 {
+        loop {
+            let cur = self.slot(i).addr;
+            if cur == addr {
+                let v = value(Some(self.slot(i).val));
+                self.slot_mut(i).val = v;
+                return Ok(());
+            }
+            if cur == 0 {
+                break;
+            }
             i = (i + 1) & mask;
         }
+        let val = value(None);
         *self.slot_mut(i) = Slot { addr, val };
         self.inner.len += 1;
-        self.filter_add(h, 1);
+        self.filter_add(addr, 1);
         Ok(())
+    }
+
+    /// Called when `len` reached `grow_at`: grows the table if the load factor asks for it
+    /// and the cap allows; `false` when no record can be added.
+    #[cold]
+    fn make_room(&mut self) -> bool {
+        if self.inner.len >= self.limit {
+            return false;
+        }
+        if (self.inner.len + 1) * 4 > self.inner.cap * 3 && !self.grow() {
+            return false;
+        }
+        self.inner.grow_at = (self.inner.cap / 4 * 3).min(self.limit);
+        true
     }
 
     #[inline]
@@ -356,7 +384,7 @@ impl ShardView<'_> {
         let i = self.find(addr, h)?;
         let val = self.slot(i).val;
         self.delete_at(i);
-        self.filter_add(h, -1);
+        self.filter_add(addr, -1);
         Some(val)
     }
 
@@ -398,7 +426,7 @@ impl ShardView<'_> {
             let s = *self.slot(i);
             if s.addr != 0 && remove(s.addr, s.val) {
                 self.delete_at(i);
-                self.filter_add(hash(s.addr), -1);
+                self.filter_add(s.addr, -1);
                 continue; // look at slot `i` again: a later record may have moved here
             }
             visited += 1;
@@ -427,7 +455,7 @@ impl ShardView<'_> {
             // SAFETY: `i < old_cap`, the old mapping's length.
             let s = unsafe { *old.add(i) };
             if s.addr != 0 {
-                let mut j = ((hash(s.addr) << SHARD_BITS) >> 32) as usize & new_mask;
+                let mut j = (hash(s.addr) >> 32) as usize & new_mask;
                 // SAFETY: `j <= new_mask < new_cap`, the new mapping's length.
                 while unsafe { (*new.add(j)).addr } != 0 {
                     j = (j + 1) & new_mask;
