@@ -128,10 +128,13 @@ impl LeakCheck {
         if !report.is_empty() {
             let msg = {
                 let _r = Reentrancy::enter();
+                let t = report.totals();
                 format!(
-                    "leak check `{name}` failed: {} blocks ({} bytes) allocated since the check started are still live\n{report}",
-                    report.totals().allocations,
-                    report.totals().bytes
+                    "leak check `{name}` failed: {} block{} ({}) allocated since the check started {} still live\n{report}",
+                    t.allocations,
+                    if t.allocations == 1 { "" } else { "s" },
+                    crate::units::Bytes(t.bytes),
+                    if t.allocations == 1 { "is" } else { "are" },
                 )
             };
             panic!("{msg}");
