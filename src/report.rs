@@ -843,6 +843,11 @@ struct JsonLeak {
     stacks: Vec<StackGroup>,
 }
 
+/// Parses a minimum age as `LEAKTRACKER_MIN_AGE` spells it: `0`, `250ms`, `5s`, `2m`, `1h`.
+pub fn parse_age(s: &str) -> Option<Duration> {
+    crate::exit::parse_duration(s)
+}
+
 /// Normalises a resource name for comparisons across runs: hex addresses (`0x…`) and the
 /// numbers of default scope and task names (`scope-N`, `task-N`) vary from run to run.
 pub fn normalize_name(name: &str) -> Cow<'_, str> {

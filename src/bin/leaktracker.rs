@@ -1,5 +1,68 @@
-//! The `leaktracker` command-line tool (placeholder until the gate lands).
-fn main() {
-    eprintln!("leaktracker: no subcommands yet");
-    std::process::exit(2);
+//! The `leaktracker` command-line tool.
+//!
+//! ```text
+//! leaktracker gate [--min-age D] [--ignore P]... [--report-dir DIR] -- COMMAND...
+//! leaktracker show REPORT.json
+//! leaktracker diff BASE.json NEW.json
+//! ```
+//!
+//! Exit status: `gate` exits with COMMAND's status when COMMAND failed, else 1 when a
+//! process leaked, else 0; `diff` exits 1 when there are new leaks; every command exits 2
+//! on a usage error or an unreadable report.
+
+#[path = "leaktracker/gate.rs"]
+mod gate;
+#[path = "leaktracker/reports.rs"]
+mod reports;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage:
+  leaktracker gate [--min-age D] [--ignore P]... [--report-dir DIR] -- COMMAND...
+      Runs COMMAND with LEAKTRACKER_REPORT=<DIR>/leaks-%p.json in its environment (and
+      its children's), then prints one summary of every process's leaks. Fails if a
+      process leaked or COMMAND failed.
+        --min-age D       only resources older than D count (0, 250ms, 5s, 2m, 1h)
+        --ignore P        allow-list pattern `kind:GLOB` or `name:GLOB` (repeatable)
+        --report-dir DIR  keep the per-process JSON reports in DIR (default: a
+                          temporary directory, removed afterwards)
+  leaktracker show REPORT.json
+      Prints a JSON report (a file, or a directory of them) as text.
+  leaktracker diff BASE.json NEW.json
+      Lists the leaks of NEW that BASE does not have (by kind and name; addresses and
+      scope numbers in names are ignored). Fails when there is one.
+  leaktracker flamegraph REPORT.json
+      Not available yet.
+";
+
+fn main() -> ExitCode {
+    // This process reports nothing itself, whatever its environment says.
+    leaktracker::ExitReport::new().install();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((cmd, rest)) = args.split_first() else {
+        eprint!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let result = match cmd.as_str() {
+        "gate" => gate::run(rest),
+        "show" => reports::show(rest),
+        "diff" => reports::diff(rest),
+        "flamegraph" => Err(
+            "flamegraph: not available yet (it needs backtraces in reports; see `show` for now)"
+                .to_string(),
+        ),
+        "-h" | "--help" | "help" => {
+            print!("{USAGE}");
+            Ok(0)
+        }
+        other => Err(format!("unknown command `{other}`\n{USAGE}")),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(msg) => {
+            eprintln!("leaktracker: {msg}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -120,3 +120,34 @@ pub fn fixture() -> PathBuf {
 pub fn run_fixture(exe: &Path, mode: &str, env: &[(&str, &str)]) -> Output {
     command(exe, env).arg(mode).output().unwrap()
 }
+
+/// The `leaktracker` command-line tool: the one cargo built for these tests (with
+/// `--features cli`), or else built now into a directory of its own.
+pub fn cli() -> PathBuf {
+    if let Some(p) = option_env!("CARGO_BIN_EXE_leaktracker") {
+        return PathBuf::from(p);
+    }
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-build");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let o = Command::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "--features",
+            "cli",
+            "--bin",
+            "leaktracker",
+            "--manifest-path",
+        ])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "building the leaktracker tool failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    target.join("debug").join("leaktracker")
+}

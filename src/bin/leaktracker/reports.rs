@@ -1,0 +1,119 @@
+//! `show` and `diff`, and reading reports from files and directories.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use leaktracker::report::normalize_name;
+use leaktracker::LeakReport;
+
+/// Reads one JSON report, or every `*.json` report of a directory (by file name).
+pub(crate) fn load(path: &Path) -> Result<Vec<LeakReport>, String> {
+    if path.is_dir() {
+        let mut files: Vec<_> = std::fs::read_dir(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.extension().is_some_and(|e| e == "json")
+                    && !p
+                        .file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
+            .collect();
+        files.sort();
+        files.iter().map(|f| load_file(f)).collect()
+    } else {
+        load_file(path).map(|r| vec![r])
+    }
+}
+
+fn load_file(path: &Path) -> Result<LeakReport, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    LeakReport::from_json(&text)
+        .map_err(|e| format!("{}: not a leaktracker JSON report: {e}", path.display()))
+}
+
+fn one_path(args: &[String], cmd: &str) -> Result<String, String> {
+    match args {
+        [p] if !p.starts_with('-') || p == "-" => Ok(p.clone()),
+        _ => Err(format!("usage: leaktracker {cmd} REPORT.json")),
+    }
+}
+
+/// `show REPORT.json`: the text form of each report.
+pub(crate) fn show(args: &[String]) -> Result<u8, String> {
+    let path = one_path(args, "show")?;
+    let reports = load(Path::new(&path))?;
+    for (i, r) in reports.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        if let Some(exe) = r.exe() {
+            println!("== {exe}");
+        }
+        print!("{r}");
+    }
+    Ok(0)
+}
+
+/// Key of a leak for comparisons across runs.
+fn key(kind: &str, name: &str) -> (String, String) {
+    (kind.to_string(), normalize_name(name).into_owned())
+}
+
+/// `diff BASE.json NEW.json`: the leaks of NEW beyond those of BASE, counted per
+/// (kind, normalised name).
+pub(crate) fn diff(args: &[String]) -> Result<u8, String> {
+    let [base, new] = args else {
+        return Err("usage: leaktracker diff BASE.json NEW.json".to_string());
+    };
+    let base = load(Path::new(base))?;
+    let new = load(Path::new(new))?;
+    let mut known: HashMap<(String, String), usize> = HashMap::new();
+    for e in base.iter().flat_map(|r| r.leaks()) {
+        *known.entry(key(&e.kind, &e.name)).or_default() += 1;
+    }
+    let mut fresh = Vec::new();
+    for e in new.iter().flat_map(|r| r.leaks()) {
+        match known.get_mut(&key(&e.kind, &e.name)) {
+            Some(n) if *n > 0 => *n -= 1,
+            _ => fresh.push(e),
+        }
+    }
+    let gone: usize = known.values().sum();
+    if fresh.is_empty() {
+        println!("leaktracker diff: no new leaks");
+    } else {
+        println!(
+            "leaktracker diff: {} new leak{} (not in the baseline):",
+            fresh.len(),
+            if fresh.len() == 1 { "" } else { "s" }
+        );
+        let mut kinds: Vec<&str> = Vec::new();
+        for e in &fresh {
+            if !kinds.contains(&e.kind.as_str()) {
+                kinds.push(&e.kind);
+            }
+        }
+        for kind in kinds {
+            println!("  kind {kind}:");
+            for e in fresh.iter().filter(|e| e.kind == kind) {
+                println!(
+                    "    {}  ({} block{}, {} bytes)",
+                    e.name,
+                    e.allocations,
+                    if e.allocations == 1 { "" } else { "s" },
+                    e.bytes
+                );
+            }
+        }
+    }
+    if gone > 0 {
+        println!(
+            "leaktracker diff: {gone} leak{} of the baseline {} gone: the baseline can shrink",
+            if gone == 1 { "" } else { "s" },
+            if gone == 1 { "is" } else { "are" }
+        );
+    }
+    Ok(u8::from(!fresh.is_empty()))
+}
