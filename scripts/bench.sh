@@ -46,11 +46,12 @@ command -v python3 >/dev/null || { echo "bench.sh needs python3" >&2; exit 1; }
 
 WORK="$(mktemp -d /tmp/leaktracker-bench.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
-RAW="$WORK/raw.tsv"        # label workload pair sys_ns x_ns sys_rss x_rss
+RAW="$WORK/raw.tsv"        # label workload pair sys_ns x_ns sys_rss x_rss sys_cpu x_cpu
 CG="$WORK/callgrind.tsv"   # label workload scale instructions
 : >"$RAW"; : >"$CG"
 log() { echo "[bench] $*" >&2; }
 
+LOAD_START="$(cut -d" " -f1-3 /proc/loadavg)"
 log "building the bench crate (release)"
 (cd "$BENCH" && cargo build --release --locked) >"$WORK/build.log" 2>&1 || {
     cat "$WORK/build.log" >&2; echo "build failed" >&2; exit 1; }
@@ -111,9 +112,10 @@ for row in "${ROWS[@]}"; do
                 echo "checksum mismatch: $label $wl: [$s] vs [$x]" >&2
                 exit 1
             fi
-            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$wl" "$p" \
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$wl" "$p" \
                 "$(field ns "$s")" "$(field ns "$x")" \
-                "$(field maxrss_kb "$s")" "$(field maxrss_kb "$x")" >>"$RAW"
+                "$(field maxrss_kb "$s")" "$(field maxrss_kb "$x")" \
+                "$(field cpu_ns "$s")" "$(field cpu_ns "$x")" >>"$RAW"
         done
     done
 done
@@ -165,15 +167,17 @@ CPU="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
 CORES="$(nproc)"
 RUSTC="$(rustc --version)"
 VALGRIND="$(valgrind --version 2>/dev/null || echo none)"
+LOAD_START="$LOAD_START"
+LOAD_END="$(cut -d" " -f1-3 /proc/loadavg)"
 COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 
-python3 - "$RAW" "$CG" "$NA" "$SCALE_OUT" "$PAIRS" "$CPU" "$CORES" "$RUSTC" "$VALGRIND" "$COMMIT" "$QUICK" >"$WORK/table.md" <<'PY'
+python3 - "$RAW" "$CG" "$NA" "$SCALE_OUT" "$PAIRS" "$CPU" "$CORES" "$RUSTC" "$VALGRIND" "$COMMIT" "$QUICK" "$LOAD_START / $LOAD_END" >"$WORK/table.md" <<'PY'
 import sys, statistics, collections
-raw, cg, na, scale_out, pairs, cpu, cores, rustc, valgrind, commit, quick = sys.argv[1:]
+raw, cg, na, scale_out, pairs, cpu, cores, rustc, valgrind, commit, quick, load = sys.argv[1:]
 rows = collections.OrderedDict()
 for line in open(raw):
-    label, wl, p, sn, xn, sr, xr = line.rstrip("\n").split("\t")
-    rows.setdefault((label, wl), []).append((int(sn), int(xn), int(sr), int(xr)))
+    label, wl, p, sn, xn, sr, xr, sc, xc = line.rstrip("\n").split("\t")
+    rows.setdefault((label, wl), []).append((int(sn), int(xn), int(sr), int(xr), int(sc), int(xc)))
 instr = {}
 for line in open(cg):
     label, wl, scale, n = line.rstrip("\n").split("\t")
@@ -191,28 +195,31 @@ def ratio_instr(label, wl):
     return f"{n / base[1]:.3f}×"
 
 workloads = ["churn", "threads", "realloc", "app"]
-print(f"Machine: {cpu}, {cores} cores; {rustc}; valgrind: {valgrind}; leaktracker {commit}.")
+print(f"Machine: {cpu}, {cores} cores; {rustc}; valgrind: {valgrind}; leaktracker {commit} "
+      f"(plus uncommitted work in the tree, if any); load average at start / end: {load}.")
 print(f"Time: median of {pairs} paired runs (System, X, System, X, …) of the X/System ratio, "
       "with the min–max of the per-pair ratios. Instructions: callgrind, workload body only, "
       "at a reduced size (10% of full; dhat 2%; --quick: 5% / 1%). "
-      "RSS: peak (`ru_maxrss`) of X, median, MiB.")
+      "CPU: the same ratio of user+system CPU time (less sensitive than wall time to other load "
+      "on a shared machine). RSS: peak (`ru_maxrss`) of X, median, MiB.")
 print()
-print("| allocator | workload | time vs System | min–max | instructions vs System | peak RSS MiB (System) | median time ms |")
-print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+print("| allocator | workload | time vs System | min–max | CPU vs System | instructions vs System | peak RSS MiB (System) | median time ms |")
+print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 medians = {}
 for (label, wl), runs in rows.items():
-    ratios = [x / s for s, x, _, _ in runs]
+    ratios = [r[1] / r[0] for r in runs]
     med = statistics.median(ratios)
-    xms = statistics.median(x for _, x, _, _ in runs) / 1e6
+    cpu_med = statistics.median(r[5] / r[4] for r in runs if r[4])
+    xms = statistics.median(r[1] for r in runs) / 1e6
     medians[(label, wl)] = xms
-    xr = statistics.median(r for _, _, _, r in runs) / 1024
-    sr = statistics.median(r for _, _, r, _ in runs) / 1024
+    xr = statistics.median(r[3] for r in runs) / 1024
+    sr = statistics.median(r[2] for r in runs) / 1024
     name = label + (" (10% size)" if label == "dhat" else "")
-    print(f"| {name} | {wl} | {med:.3f}× | {min(ratios):.2f}–{max(ratios):.2f} | "
+    print(f"| {name} | {wl} | {med:.3f}× | {min(ratios):.2f}–{max(ratios):.2f} | {cpu_med:.3f}× | "
           f"{ratio_instr(label, wl)} | {xr:.1f} ({sr:.1f}) | {xms:.0f} |")
 for label in na:
     for wl in workloads:
-        print(f"| {label} | {wl} | n/a | | n/a | | |")
+        print(f"| {label} | {wl} | n/a | | n/a | n/a | | |")
 print()
 if na:
     print("n/a: " + ", ".join(na) + " — the binary reports `backtraces=Off` with the variable set "

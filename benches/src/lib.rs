@@ -7,7 +7,8 @@
 //! to have done the same work.
 //!
 //! Output: one line of `key=value` pairs:
-//! `alloc=NAME workload=NAME scale=PCT checksum=N ns=N maxrss_kb=N [info...]`.
+//! `alloc=NAME workload=NAME scale=PCT checksum=N ns=N cpu_ns=N maxrss_kb=N [info...]`
+//! (`ns`: wall time of the workload; `cpu_ns`: user + system CPU time it used).
 //!
 //! `BENCH_SCALE` (percent, default 100) shrinks every workload, for runs under callgrind.
 //! Only the body of each workload runs inside [`measured`], so callgrind's
@@ -63,6 +64,18 @@ pub fn max_rss_kb() -> u64 {
         libc::getrusage(libc::RUSAGE_SELF, &mut ru);
         ru.ru_maxrss as u64
     }
+}
+
+/// CPU time (user + system) of this process so far, in ns (`getrusage`).
+pub fn cpu_ns() -> u128 {
+    // SAFETY: as in `max_rss_kb`.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        ru
+    };
+    let tv = |t: libc::timeval| t.tv_sec as u128 * 1_000_000_000 + t.tv_usec as u128 * 1_000;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 /// Current resident set size in KiB (`/proc/self/statm`).
@@ -227,9 +240,10 @@ pub fn app_body(n: u64) -> u64 {
     sum
 }
 
-/// Runs workload `name` with `hooks`; returns (checksum, elapsed ns).
-pub fn run_workload(name: &str, hooks: &Hooks) -> (u64, u128) {
+/// Runs workload `name` with `hooks`; returns (checksum, elapsed ns, CPU ns).
+pub fn run_workload(name: &str, hooks: &Hooks) -> (u64, u128, u128) {
     let mut sum = 0u64;
+    let cpu_start = cpu_ns();
     let start = Instant::now();
     match name {
         "churn" => {
@@ -265,7 +279,7 @@ pub fn run_workload(name: &str, hooks: &Hooks) -> (u64, u128) {
             std::process::exit(2);
         }
     }
-    (sum, start.elapsed().as_nanos())
+    (sum, start.elapsed().as_nanos(), cpu_ns() - cpu_start)
 }
 
 /// The `main` of every allocator binary: `BIN WORKLOAD`.
@@ -275,10 +289,10 @@ pub fn bench_main(alloc_name: &str, hooks: Hooks) {
         eprintln!("usage: {alloc_name} WORKLOAD   (one of {WORKLOADS:?})");
         std::process::exit(2);
     };
-    let (checksum, ns) = run_workload(workload, &hooks);
+    let (checksum, ns, cpu) = run_workload(workload, &hooks);
     let info = (hooks.info)();
     println!(
-        "alloc={alloc_name} workload={workload} scale={} checksum={checksum} ns={ns} maxrss_kb={}{}{}",
+        "alloc={alloc_name} workload={workload} scale={} checksum={checksum} ns={ns} cpu_ns={cpu} maxrss_kb={}{}{}",
         scale_pct(),
         max_rss_kb(),
         if info.is_empty() { "" } else { " " },
