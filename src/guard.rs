@@ -31,12 +31,6 @@ fn set_state(v: u64) {
     STATE.with(|s| s.set(v));
 }
 
-/// The resource id of the current tag, if any.
-#[inline]
-pub(crate) fn current_tag() -> Option<u32> {
-    tag_of(state())
-}
-
 /// The resource id encoded in a state word.
 #[inline(always)]
 pub(crate) fn tag_of(st: u64) -> Option<u32> {
@@ -100,10 +94,4 @@ impl Drop for Reentrancy {
             set_state(state() & !REENTRANT);
         }
     }
-}
-
-/// Whether the calling thread is inside tracker code (or a suppressed region).
-#[inline]
-pub(crate) fn is_reentrant() -> bool {
-    state() & REENTRANT != 0
 }

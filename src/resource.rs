@@ -426,8 +426,6 @@ pub(crate) fn update(
 #[derive(Debug, Clone)]
 pub(crate) struct Snapshot {
     pub(crate) id: u32,
-    pub(crate) tracker: u32,
-    pub(crate) origin: Origin,
     pub(crate) seq: u64,
     pub(crate) name: String,
     pub(crate) kind: String,
@@ -453,8 +451,6 @@ pub(crate) fn snapshot(tracker: Option<u32>) -> Vec<Snapshot> {
         }
         out.push(Snapshot {
             id: id as u32,
-            tracker: h.tracker(),
-            origin: h.origin(),
             seq: m.seq,
             name: m.name.to_string(),
             kind: m.kind.to_string(),

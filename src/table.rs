@@ -223,11 +223,6 @@ impl RecordTable {
         out
     }
 
-    /// Whether `addr` has a record (takes the shard lock).
-    pub(crate) fn contains(&self, addr: usize) -> bool {
-        self.maybe_contains(addr) && self.with_shard(addr, |s| s.find(addr, hash(addr)).is_some())
-    }
-
     /// Counts: records, records dropped, bytes of table memory mapped.
     pub(crate) fn stats(&self) -> TableStats {
         let mut st = TableStats::default();

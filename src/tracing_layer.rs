@@ -17,7 +17,6 @@ use tracing_subscriber::Layer;
 use crate::clock::Timestamp;
 use crate::guard::{swap_tag, Reentrancy};
 use crate::resource::{self, hot, Origin};
-use crate::stack;
 use crate::LeakTracker;
 
 /// Tells layers apart in the per-thread list of entered spans (span ids are only unique
@@ -290,17 +289,11 @@ where
         let name = picked.name.map_or(Cow::Borrowed(meta.name()), Cow::Owned);
         let kind = picked.kind.map_or(Cow::Borrowed(meta.target()), Cow::Owned);
         let created = Timestamp::now();
-        let tracker = self.tracker.get().id();
-        // The process-wide backtrace setting (a tracker's own setting is private to it).
-        let capture = stack::effective(stack::CAPTURE_INHERIT);
-        let Some(res) = resource::create(
-            tracker,
-            name.clone(),
-            kind.clone(),
-            Origin::Scope,
-            created,
-            capture,
-        ) else {
+        let Some(res) =
+            self.tracker
+                .get()
+                .new_resource(name.clone(), kind.clone(), Origin::Scope, created)
+        else {
             return; // no room for another resource: the span tags nothing
         };
         let mut ext = span.extensions_mut();

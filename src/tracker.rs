@@ -197,8 +197,6 @@ pub struct LeakInfo {
     /// Their requested sizes, added up.
     pub bytes: usize,
     pub(crate) age: Duration,
-    pub(crate) seq: u64,
-    pub(crate) tracker: u32,
 }
 
 impl LeakInfo {
@@ -215,8 +213,6 @@ impl LeakInfo {
             created_at: s.created.wall,
             allocations: s.blocks,
             bytes: s.bytes,
-            seq: s.seq,
-            tracker: s.tracker,
         }
     }
 }
@@ -248,16 +244,23 @@ pub struct Stats {
     pub table_bytes: usize,
     /// Resource slots in use (live, or dead and not yet reclaimed).
     pub resources: usize,
+    /// Distinct allocation stacks stored (with backtraces on).
+    pub stacks: usize,
+    /// Memory of the stack table (stacks, their index, and the block-to-stack records).
+    pub stack_bytes: usize,
 }
 
 /// The record table's counters.
 pub fn stats() -> Stats {
     let t = RECORDS.stats();
+    let (stacks, arena_bytes) = stack::table_stats();
     Stats {
         records: t.records,
         dropped_records: t.dropped,
         table_bytes: t.table_bytes,
         resources: resource::resource_slots(),
+        stacks,
+        stack_bytes: arena_bytes + stack::BLOCK_STACKS.stats().table_bytes,
     }
 }
 
@@ -353,6 +356,25 @@ impl LeakTracker {
 
     fn capture_setting(&self) -> u32 {
         stack::effective(self.capture.load(Ordering::Relaxed))
+    }
+
+    /// Creates a resource of this tracker with one hold (the caller's), with this
+    /// tracker's backtrace setting. `None` when there is no room for another resource.
+    pub(crate) fn new_resource(
+        &self,
+        name: Cow<'static, str>,
+        kind: Cow<'static, str>,
+        origin: Origin,
+        created: Timestamp,
+    ) -> Option<u32> {
+        resource::create(
+            self.id(),
+            name,
+            kind,
+            origin,
+            created,
+            self.capture_setting(),
+        )
     }
 
     /// The process-wide tracker behind [`track_resource`] and [`untrack_resource`].
@@ -515,14 +537,7 @@ impl LeakTracker {
                 let n = SCOPE_COUNTER.fetch_add(1, Ordering::Relaxed);
                 name = Cow::Owned(format!("scope-{n}"));
             }
-            resource::create(
-                self.id(),
-                name,
-                kind.into(),
-                Origin::Scope,
-                Timestamp::now(),
-                self.capture_setting(),
-            )
+            self.new_resource(name, kind.into(), Origin::Scope, Timestamp::now())
         };
         ScopeGuard {
             tag: TagGuard::install(res),
@@ -545,14 +560,7 @@ impl LeakTracker {
                 let n = SCOPE_COUNTER.fetch_add(1, Ordering::Relaxed);
                 name = Cow::Owned(format!("task-{n}"));
             }
-            resource::create(
-                self.id(),
-                name,
-                kind.into(),
-                Origin::Task,
-                Timestamp::now(),
-                self.capture_setting(),
-            )
+            self.new_resource(name, kind.into(), Origin::Task, Timestamp::now())
         };
         Instrumented { inner: fut, res }
     }
