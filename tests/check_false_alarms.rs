@@ -24,6 +24,8 @@ fn failure(check: LeakCheck) -> String {
     e.downcast_ref::<String>().unwrap().clone()
 }
 
+// `writeln!(stderr())` on purpose: libtest captures `eprintln!`, not the stream itself.
+#[allow(clippy::explicit_write)]
 fn child(role: &str) {
     match role {
         // Run with --nocapture: the first println! of the process, inside a check.
