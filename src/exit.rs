@@ -1,38 +1,5 @@
 //! Start-up configuration from the environment, the exit report and the exit code.
-//!
-//! # The variables
-//!
-//! Read once, before `main` (a constructor in `.init_array` on ELF platforms,
-//! `__mod_init_func` on macOS). A bad value gets one line on stderr and the default; it
-//! never stops the program.
-//!
-//! | variable | meaning |
-//! | --- | --- |
-//! | `LEAKTRACKER_REPORT` | unset: no exit report. `stderr`: text on stderr. Otherwise a file path: JSON when it ends in `.json`, text otherwise; `%p` becomes the process id |
-//! | `LEAKTRACKER_MIN_AGE` | only resources older than this are listed: `0`, `250ms`, `5s`, `2m`, `1h` |
-//! | `LEAKTRACKER_EXIT_CODE` | `1`–`255`: when the exit report lists a leak and the process was exiting with status 0, it exits with this code instead. Without `LEAKTRACKER_REPORT`, the report goes to stderr |
-//! | `LEAKTRACKER_IGNORE` | comma-separated allow-list: `kind:cache,name:global-*` |
-//! | `LEAKTRACKER_BACKTRACE` | `1`: a backtrace for each tagged block; `sample:N`: for one block in N; `0`: none |
-//! | `LEAKTRACKER_MAX_RECORDS` | caps the record table (see [`set_max_records`](crate::set_max_records)) |
-//!
-//! The same configuration in code: [`ExitReport`].
-//!
-//! # When the report is made
-//!
-//! From an exit handler registered at start-up, so it runs on return from `main`, on
-//! `std::process::exit` and after a panic in `main` (std then exits with 101); not when the
-//! process dies from a signal, calls `libc::_exit` or aborts. It runs after the main
-//! thread's thread-local destructors and after the exit handlers registered later than it
-//! (which is nearly all of them). Other threads may still be running.
-//!
-//! # The exit code
-//!
-//! With glibc the handler is registered with `on_exit`, which hands it the status passed
-//! to `exit`: the code replaces status 0 only. Elsewhere (`atexit`) the status cannot be
-//! known; a panic on the main thread is recorded (by the panic hook wrapper) and then the
-//! status is left alone, but a non-zero `process::exit(n)` would be replaced by the leak
-//! code (still non-zero). Replacing the status uses `libc::_exit` after flushing C stdio:
-//! exit handlers registered *before* leaktracker's (by other constructors) do not run then.
+//! What users see is documented on [`ExitReport`].
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -137,6 +104,47 @@ enum Target {
 /// [`install`](Self::install) makes it the process's configuration, replacing what the
 /// `LEAKTRACKER_*` variables set at start-up. An exit code without a destination sends
 /// the report to stderr.
+///
+/// # The variables
+///
+/// Read once, before `main` (a constructor in `.init_array` on ELF platforms,
+/// `__mod_init_func` on macOS). A bad value gets one line on stderr and the default; it
+/// never stops the program.
+///
+/// | variable | meaning |
+/// | --- | --- |
+/// | `LEAKTRACKER_REPORT` | unset: no exit report. `stderr`: text on stderr. Otherwise a file path: JSON when it ends in `.json`, text otherwise; `%p` becomes the process id |
+/// | `LEAKTRACKER_MIN_AGE` | only resources older than this are listed: `0`, `250ms`, `5s`, `2m`, `1h` |
+/// | `LEAKTRACKER_EXIT_CODE` | `1`–`255`: when the exit report lists a leak and the process was exiting with status 0, it exits with this code instead. Without `LEAKTRACKER_REPORT`, the report goes to stderr |
+/// | `LEAKTRACKER_IGNORE` | comma-separated allow-list: `kind:cache,name:global-*` |
+/// | `LEAKTRACKER_BACKTRACE` | `1`: a backtrace for each tagged block; `sample:N`: for one block in N; `0`: none |
+/// | `LEAKTRACKER_MAX_RECORDS` | caps the record table (see [`set_max_records`](crate::set_max_records)) |
+///
+/// # When the report is made
+///
+/// From an exit handler registered at start-up, so it runs on return from `main`, on
+/// `std::process::exit` and after a panic in `main` (std then exits with 101); not when the
+/// process dies from a signal, calls `libc::_exit` or aborts. It runs after the main
+/// thread's thread-local destructors and after the exit handlers registered later than it
+/// (which is nearly all of them). Other threads may still be running.
+///
+/// # The exit code
+///
+/// With glibc the handler is registered with `on_exit`, which hands it the status passed
+/// to `exit`: the code replaces status 0 only. Elsewhere (`atexit`) the status cannot be
+/// known; a panic on the main thread is recorded (by the panic hook wrapper) and then the
+/// status is left alone, but a non-zero `process::exit(n)` would be replaced by the leak
+/// code (still non-zero). Replacing the status uses `libc::_exit` after flushing C stdio:
+/// exit handlers registered *before* leaktracker's (by other constructors) do not run then.
+/// What cannot be known anywhere: a status set by a signal or an abort (no report is made
+/// then), and, without `on_exit`, the status of `process::exit(n)`.
+///
+/// # Which processes report
+///
+/// Every process that links leaktracker runs the start-up code. A crate that only lists
+/// leaktracker as a dependency and never refers to it is not linked (rustc drops unused
+/// crates), so it writes no report; a process that links it without installing
+/// `TrackingAllocator` writes an empty report that says so (`allocator_installed: false`).
 ///
 /// ```
 /// use std::time::Duration;

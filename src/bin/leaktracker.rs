@@ -48,10 +48,9 @@ fn main() -> ExitCode {
         "gate" => gate::run(rest),
         "show" => reports::show(rest),
         "diff" => reports::diff(rest),
-        "flamegraph" => Err(
-            "flamegraph: not available yet (it needs backtraces in reports; see `show` for now)"
-                .to_string(),
-        ),
+        "flamegraph" => {
+            Err("flamegraph: not available yet (`show` prints each leak's backtraces)".to_string())
+        }
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(0)
