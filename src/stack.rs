@@ -474,21 +474,32 @@ pub(crate) fn groups_by_resource() -> HashMap<u32, Vec<StackGroup>> {
     out
 }
 
-/// Frame-name prefixes of leaktracker's own frames and of the allocation shims between the
-/// user's code and the allocator; leading frames that match are dropped.
+/// Frame-name prefixes of leaktracker's own frames, the allocator shims, and the standard
+/// library's allocation machinery (`Box::new`, `RawVec::grow`, `Vec::from_iter`, …): leading
+/// frames that match are dropped, so a group's first frame is the code that allocated.
 const OWN_FRAME_PREFIXES: &[&str] = &[
     "leaktracker::",
     "<leaktracker::",
     "backtrace::",
-    "__rust_alloc",
-    "__rust_realloc",
-    "__rust_alloc_zeroed",
+    "__rustc::",
+    "__rust_",
     "__rg_",
     "__rdl_",
-    "alloc::alloc::",
+    "alloc::",
+    "<alloc::",
+    "core::",
+    "<core::",
     "std::alloc::",
-    "core::alloc::",
 ];
+
+/// Source folders of the standard library's `alloc` and `core` crates: frames there are
+/// allocation machinery too (trait impls such as `<u8 as SpecFromElem>::from_elem`).
+const STD_ALLOC_FILES: &[&str] = &["/library/alloc/src/", "/library/core/src/"];
+
+fn is_own_frame(name: &str, loc: &str) -> bool {
+    OWN_FRAME_PREFIXES.iter().any(|p| name.starts_with(p))
+        || STD_ALLOC_FILES.iter().any(|d| loc.contains(d))
+}
 
 /// Resolves stacks to readable frames (`function at file:line`), each distinct instruction
 /// pointer once; leaktracker's own leading frames are dropped and the rest cut to the
@@ -509,7 +520,7 @@ pub(crate) fn resolve(ids: &[u32]) -> HashMap<u32, Vec<String>> {
         for &ip in &ips {
             let syms = by_ip.entry(ip).or_insert_with(|| resolve_ip(ip));
             for (name, loc) in syms.iter() {
-                if own && OWN_FRAME_PREFIXES.iter().any(|p| name.starts_with(p)) {
+                if own && is_own_frame(name, loc) {
                     continue;
                 }
                 own = false;
@@ -612,21 +623,22 @@ mod tests {
         assert_ne!(a, b);
         let resolved = resolve(&[ids[0]]);
         let frames = &resolved[&ids[0]];
-        // Leading leaktracker frames (here: all of this test's own) are dropped; the first
-        // kept frame is the iterator adapter that called `capture_here`.
+        // Leading leaktracker and core/alloc frames (here: this test's own and the
+        // iterator adapters) are dropped; what is left starts in the test harness.
         assert!(
-            frames[0].starts_with("core::iter::"),
+            !OWN_FRAME_PREFIXES.iter().any(|p| frames[0].starts_with(p))
+                && !frames[0].contains("/library/core/src/"),
             "leading own frames dropped: {frames:#?}"
         );
         assert!(
-            frames[0].contains("map.rs:"),
-            "file:line resolved: {frames:#?}"
+            !frames
+                .iter()
+                .any(|f| f.contains("capture_dedups_and_resolves")),
+            "this crate's leading frames are dropped: {frames:#?}"
         );
         assert!(
-            frames
-                .iter()
-                .any(|f| f.contains("stack::tests::capture_dedups_and_resolves")),
-            "later frames of this crate are kept: {frames:#?}"
+            frames[1].starts_with("test::") && frames[1].contains("lib.rs:"),
+            "file:line resolved: {frames:#?}"
         );
     }
 
