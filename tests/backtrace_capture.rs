@@ -10,6 +10,7 @@ use std::hint::black_box;
 static ALLOC: TrackingAllocator = TrackingAllocator::system();
 
 #[inline(never)]
+#[allow(clippy::vec_box)] // separate blocks, one per buffer, is the point
 fn open_connection_buffers(n: usize) -> Vec<Box<[u8; 100]>> {
     (0..n).map(|_| black_box(Box::new([1u8; 100]))).collect()
 }

@@ -44,8 +44,7 @@ fn main() {
     assert_eq!(r.leaks().len(), 1);
     let frames = r.leaks()[0].backtrace().expect("track call captured");
     assert!(
-        frames[0].contains("leaktracker::tracker::LeakTracker::track") == false
-            && frames[0].contains("register_connection"),
+        !frames[0].contains("LeakTracker::track") && frames[0].contains("register_connection"),
         "the first frame is the caller of track: {frames:#?}"
     );
     assert_eq!(r.leaks()[0].stacks.len(), 1);
