@@ -8,6 +8,7 @@ use std::hint::black_box;
 static ALLOC: TrackingAllocator = TrackingAllocator::system();
 
 #[inline(never)]
+#[allow(clippy::vec_box)] // one block per element is the point
 fn small_blocks(n: usize) -> Vec<Box<[u8; 16]>> {
     let mut v = Vec::with_capacity(n);
     for _ in 0..n {
