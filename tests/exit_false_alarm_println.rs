@@ -22,6 +22,9 @@ fn main() {
     let (out, err) = text(&o);
     assert_eq!(out, "hello from inside a scope\n");
     assert_eq!(o.status.code(), Some(0), "{err}");
-    assert!(err.starts_with("live after the first println: 0\n"), "{err}");
+    assert!(
+        err.starts_with("live after the first println: 0\n"),
+        "{err}"
+    );
     assert!(err.trim_end().ends_with("): no leaks"), "{err}");
 }

@@ -20,6 +20,9 @@ fn main() {
     );
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{err}");
-    assert!(err.starts_with("live before exit: 1\n"), "tagged while alive: {err}");
+    assert!(
+        err.starts_with("live before exit: 1\n"),
+        "tagged while alive: {err}"
+    );
     assert!(err.trim_end().ends_with("): no leaks"), "{err}");
 }

@@ -59,7 +59,9 @@ fn main() {
         (black_box(vec![1u64; 128]), black_box(String::from("user")))
     };
     let conn2 = vec![0u8; 3000];
-    tracker.track(&conn2, "connection-2-primary-replica", "database").unwrap();
+    tracker
+        .track(&conn2, "connection-2-primary-replica", "database")
+        .unwrap();
     let unnamed = Box::new([0u32; 4]);
     tracker.track(&unnamed, "", "object").unwrap();
     let cache = vec![0u8; 10];
