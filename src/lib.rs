@@ -52,6 +52,7 @@ mod alloc;
 mod check;
 mod clock;
 mod exit;
+pub mod folded;
 mod fork;
 mod guard;
 mod lifetime;

@@ -164,7 +164,11 @@ pub(crate) fn capture() -> Option<u32> {
     // symbols while holding it and allocating. The callback cannot panic.
     unsafe {
         backtrace::trace_unsynchronized(|frame| {
-            ips[n] = frame.ip() as usize;
+            let ip = frame.ip() as usize;
+            if ip == 0 {
+                return false; // the end of the stack
+            }
+            ips[n] = ip;
             n += 1;
             n < want
         });
