@@ -519,24 +519,55 @@ pub(crate) fn resolve(ids: &[u32]) -> HashMap<u32, Vec<String>> {
             continue;
         }
         frames_of(id, &mut ips);
-        let mut frames: Vec<String> = Vec::new();
-        let mut own = true;
+        // (name, location) of every frame, inlined ones included, innermost first.
+        let mut all: Vec<&(String, String)> = Vec::new();
         for &ip in &ips {
-            let syms = by_ip.entry(ip).or_insert_with(|| resolve_ip(ip));
-            for (name, loc) in syms.iter() {
-                if own && is_own_frame(name, loc) {
-                    continue;
-                }
-                own = false;
-                if frames.len() < depth {
-                    frames.push(if loc.is_empty() {
-                        name.clone()
-                    } else {
-                        format!("{name} at {loc}")
-                    });
-                }
+            if !by_ip.contains_key(&ip) {
+                by_ip.insert(ip, resolve_ip(ip));
             }
         }
+        for ip in &ips {
+            all.extend(by_ip[ip].iter());
+        }
+        // Inner end: leaktracker's frames and the allocation machinery. Outer end: the
+        // runtime below `main` or a thread's closure (std's short-backtrace marker), and
+        // the call shims just above it.
+        let start = all
+            .iter()
+            .position(|(n, l)| !is_own_frame(n, l))
+            .unwrap_or(all.len());
+        let mut end = all
+            .iter()
+            .position(|(n, _)| n.contains("__rust_begin_short_backtrace"))
+            .unwrap_or(all.len())
+            .max(start);
+        while end > start + 1 && is_own_frame(&all[end - 1].0, &all[end - 1].1) {
+            end -= 1;
+        }
+        // A stack made only of such frames is shown whole rather than not at all.
+        let (start, end) = if start == end {
+            (0, all.len())
+        } else {
+            (start, end)
+        };
+        // In between, the standard library's iterator and collection plumbing is elided:
+        // the user's frames and std's own (threads, I/O) stay.
+        let frames: Vec<String> = all[start..end]
+            .iter()
+            .enumerate()
+            .filter(|&(i, (n, l))| {
+                i == 0 || !STD_ALLOC_FILES.iter().any(|d| l.contains(d)) || n.is_empty()
+            })
+            .map(|(_, f)| f)
+            .take(depth)
+            .map(|(name, loc)| {
+                if loc.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{name} at {loc}")
+                }
+            })
+            .collect();
         out.insert(id, frames);
     }
     out
@@ -627,21 +658,13 @@ mod tests {
         assert_ne!(a, b);
         let resolved = resolve(&[ids[0]]);
         let frames = &resolved[&ids[0]];
-        // Leading leaktracker and core/alloc frames (here: this test's own and the
-        // iterator adapters) are dropped; what is left starts in the test harness.
+        // Every frame of this stack is leaktracker's, core's or the test harness's
+        // runtime: nothing is trimmed away then, rather than everything.
+        assert!(!frames.is_empty());
         assert!(
-            !OWN_FRAME_PREFIXES.iter().any(|p| frames[0].starts_with(p))
-                && !frames[0].contains("/library/core/src/"),
-            "leading own frames dropped: {frames:#?}"
-        );
-        assert!(
-            !frames
+            frames
                 .iter()
-                .any(|f| f.contains("capture_dedups_and_resolves")),
-            "this crate's leading frames are dropped: {frames:#?}"
-        );
-        assert!(
-            frames[1].starts_with("test::") && frames[1].contains("lib.rs:"),
+                .any(|f| f.contains("stack::tests::capture_here") && f.contains("stack.rs:")),
             "file:line resolved: {frames:#?}"
         );
     }

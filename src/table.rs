@@ -114,7 +114,7 @@ impl RecordTable {
 
     /// Caps the number of records (spread evenly over the shards); `None` lifts the cap.
     pub(crate) fn set_max_records(&self, max: Option<usize>) {
-        let per_shard = max.map_or(usize::MAX, |m| m.div_ceil(SHARDS).max(1));
+        let per_shard = max.map_or(usize::MAX, |m| m.div_ceil(SHARDS));
         self.shard_limit.store(per_shard, Ordering::Relaxed);
         for shard in &self.shards {
             // The next insert re-checks growth and the cap.

@@ -266,7 +266,9 @@ pub fn stats() -> Stats {
 
 /// Caps the number of records the table keeps (`None`: only memory limits it). Records
 /// beyond the cap are dropped and counted (see [`Stats::dropped_records`]); the blocks are
-/// still served. The cap is spread evenly over the table's shards.
+/// still served. The cap is spread evenly over the table's 64 shards: each shard keeps at
+/// most `ceil(max / 64)` records, so the table holds at most `max` rounded up to a multiple
+/// of 64 (and `Some(0)` keeps none).
 pub fn set_max_records(max: Option<usize>) {
     RECORDS.set_max_records(max);
 }
