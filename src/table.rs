@@ -335,6 +335,12 @@ impl ShardView<'_> {
         value: impl FnOnce(Option<u64>) -> u64,
     ) -> Result<(), Full> {
         if self.inner.len >= self.inner.grow_at && !self.make_room() {
+            // No room for a new record; replacing an existing one needs none.
+            if let Some(i) = self.find(addr, h) {
+                let v = value(Some(self.slot(i).val));
+                self.slot_mut(i).val = v;
+                return Ok(());
+            }
             self.inner.dropped += 1;
             return Err(Full);
         }
