@@ -190,7 +190,7 @@ fn main() {
     // Untagged calls are forwarded the same way.
     let c0 = calls();
     let mut v = black_box(Vec::<u8>::with_capacity(10));
-    v.extend(std::iter::repeat(1).take(10_000)); // a few reallocs
+    v.extend(std::iter::repeat_n(1, 10_000)); // a few reallocs
     let reallocs = since(c0).realloc;
     drop(v);
     let d = since(c0);

@@ -47,7 +47,7 @@ fn main() {
     }
     {
         let _b = tracker.scope("B", "scope");
-        a_vec.extend(std::iter::repeat(2).take(4000));
+        a_vec.extend(std::iter::repeat_n(2, 4000));
         let _tmp = black_box(Box::new(0u16)); // B exists while it lives
         assert_eq!(
             counts(&tracker),
@@ -58,7 +58,7 @@ fn main() {
             ]
         );
     }
-    a_vec.extend(std::iter::repeat(3).take(40_000));
+    a_vec.extend(std::iter::repeat_n(3, 40_000));
     assert_eq!(counts(&tracker)[1], ("A".into(), 1, a_vec.capacity()));
     assert_eq!(stats().records, baseline + 2);
 

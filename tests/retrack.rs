@@ -121,7 +121,7 @@ fn main() {
     };
     t2.track(&session, format!("session-{}", session.id), "session")
         .unwrap();
-    session.state.extend(std::iter::repeat(1).take(1000));
+    session.state.extend(std::iter::repeat_n(1, 1000));
     assert_eq!(
         summary(&t2)[1],
         s("session-9", "session", 1, session.state.capacity())

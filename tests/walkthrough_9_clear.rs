@@ -30,7 +30,7 @@ fn main() {
         assert_eq!(o.len(), 50);
         assert!(o.iter().all(|&x| x == i as u16));
         o.push(7);
-        o.extend(std::iter::repeat(8).take(500));
+        o.extend(std::iter::repeat_n(8, 500));
     }
     assert!(tracker.live().is_empty());
     assert_eq!(stats().records, baseline);
