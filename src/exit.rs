@@ -113,7 +113,7 @@ enum Target {
 ///
 /// | variable | meaning |
 /// | --- | --- |
-/// | `LEAKTRACKER_REPORT` | unset: no exit report. `stderr`: text on stderr. Otherwise a file path: JSON when it ends in `.json`, text otherwise; `%p` becomes the process id |
+/// | `LEAKTRACKER_REPORT` | unset: no exit report. `stderr`: text on stderr. Otherwise a file path: JSON when it ends in `.json`, folded stacks (flame graphs) when it ends in `.folded`, text otherwise; `%p` becomes the process id |
 /// | `LEAKTRACKER_MIN_AGE` | only resources older than this are listed: `0`, `250ms`, `5s`, `2m`, `1h` |
 /// | `LEAKTRACKER_EXIT_CODE` | `1`–`255`: when the exit report lists a leak and the process was exiting with status 0, it exits with this code instead. Without `LEAKTRACKER_REPORT`, the report goes to stderr |
 /// | `LEAKTRACKER_IGNORE` | comma-separated allow-list: `kind:cache,name:global-*` |
@@ -266,7 +266,8 @@ impl ExitReport {
         self
     }
 
-    /// Writes the exit report to `path` (JSON when it ends in `.json`, text otherwise;
+    /// Writes the exit report to `path` (JSON when it ends in `.json`, folded stacks when it
+    /// ends in `.folded`, text otherwise;
     /// `%p` becomes the process id). When the file cannot be written, the report goes to
     /// stderr after one warning line.
     pub fn to_file(mut self, path: impl Into<OsString>) -> ExitReport {

@@ -599,17 +599,19 @@ impl LeakReport {
     // Files
 
     /// Writes the report to `path`, whole or not at all (a temporary file in the same
-    /// directory, then a rename): JSON when the path ends in `.json`, text otherwise.
+    /// directory, then a rename): JSON when the path ends in `.json`, folded stacks (for
+    /// flame-graph tools, see [`to_folded`](Self::to_folded)) when it ends in `.folded`,
+    /// text otherwise.
     ///
     /// # Errors
     /// When the temporary file cannot be created, written or renamed.
     pub fn write_to(&self, path: impl AsRef<Path>) -> io::Result<()> {
         let _r = Reentrancy::enter();
         let path = path.as_ref();
-        let body = if path.extension().is_some_and(|e| e == "json") {
-            self.to_json()
-        } else {
-            self.to_string()
+        let body = match path.extension().and_then(|e| e.to_str()) {
+            Some("json") => self.to_json(),
+            Some("folded") => self.to_folded(),
+            _ => self.to_string(),
         };
         write_atomic(path, body.as_bytes())
     }

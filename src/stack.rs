@@ -522,9 +522,7 @@ pub(crate) fn resolve(ids: &[u32]) -> HashMap<u32, Vec<String>> {
         // (name, location) of every frame, inlined ones included, innermost first.
         let mut all: Vec<&(String, String)> = Vec::new();
         for &ip in &ips {
-            if !by_ip.contains_key(&ip) {
-                by_ip.insert(ip, resolve_ip(ip));
-            }
+            by_ip.entry(ip).or_insert_with(|| resolve_ip(ip));
         }
         for ip in &ips {
             all.extend(by_ip[ip].iter());

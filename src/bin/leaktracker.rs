@@ -32,8 +32,9 @@ usage:
   leaktracker diff BASE.json NEW.json
       Lists the leaks of NEW that BASE does not have (by kind and name; addresses and
       scope numbers in names are ignored). Fails when there is one.
-  leaktracker flamegraph REPORT.json
-      Not available yet.
+  leaktracker flamegraph REPORT.json > leaks.svg
+      An SVG flame graph of the leaked bytes (by kind, resource, then allocating code;
+      reports made with LEAKTRACKER_BACKTRACE=1 show where). REPORT may be a directory.
 ";
 
 fn main() -> ExitCode {
@@ -48,9 +49,7 @@ fn main() -> ExitCode {
         "gate" => gate::run(rest),
         "show" => reports::show(rest),
         "diff" => reports::diff(rest),
-        "flamegraph" => {
-            Err("flamegraph: not available yet (`show` prints each leak's backtraces)".to_string())
-        }
+        "flamegraph" => reports::flamegraph(rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(0)

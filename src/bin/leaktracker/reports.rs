@@ -117,3 +117,31 @@ pub(crate) fn diff(args: &[String]) -> Result<u8, String> {
     }
     Ok(u8::from(!fresh.is_empty()))
 }
+
+/// `flamegraph REPORT.json`: an SVG flame graph of leaked bytes on stdout (kind, then
+/// resource, then the allocating code), drawn by `inferno` from the reports' stacks.
+pub(crate) fn flamegraph(args: &[String]) -> Result<u8, String> {
+    let path = one_path(args, "flamegraph")?;
+    let reports = load(Path::new(&path))?;
+    let folded: String = reports.iter().map(LeakReport::to_folded).collect();
+    if folded.is_empty() {
+        eprintln!("leaktracker: {path}: no leaks, no flame graph");
+        return Ok(1);
+    }
+    let mut opt = inferno::flamegraph::Options::default();
+    opt.title = "Leaked bytes".to_string();
+    opt.count_name = "bytes".to_string();
+    if !reports
+        .iter()
+        .any(|r| r.leaks().iter().any(|e| !e.stacks.is_empty()))
+    {
+        opt.subtitle = Some(
+            "no backtraces in the report: run with LEAKTRACKER_BACKTRACE=1 to see where"
+                .to_string(),
+        );
+    }
+    let stdout = std::io::stdout();
+    inferno::flamegraph::from_lines(&mut opt, folded.lines(), stdout.lock())
+        .map_err(|e| format!("flamegraph: {e}"))?;
+    Ok(0)
+}
