@@ -489,8 +489,8 @@ fn run_case(steps: &[Step]) -> Result<(), TestCaseError> {
     let mut model = Model::default();
     let mut error: Option<String> = None;
     std::thread::scope(|s| {
-        for id in 0..2 {
-            let (trackers, barrier, rep) = (&trackers, &barrier, &reports[id]);
+        for (id, rep) in reports.iter().enumerate() {
+            let (trackers, barrier) = (&trackers, &barrier);
             s.spawn(move || worker(id, steps, trackers, barrier, rep));
         }
         for (n, st) in steps.iter().enumerate() {
