@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 use std::io::Write;
 use std::panic::{self, PanicHookInfo};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex, Once};
 use std::time::Duration;
 
@@ -140,6 +140,11 @@ enum Target {
 /// then), and, without `on_exit`, the status of `process::exit(n)`.
 ///
 /// # Which processes report
+///
+/// The process that installed the configuration (at start-up, or with
+/// [`install`](Self::install)). A child made by `fork()` without `exec` inherits the
+/// configuration and its parent's blocks, so it does not report unless it calls
+/// `install` itself; a program started by `exec` reads the variables afresh.
 ///
 /// Every process that links leaktracker runs the start-up code. A crate that only lists
 /// leaktracker as a dependency and never refers to it is not linked (rustc drops unused
@@ -322,6 +327,8 @@ impl ExitReport {
             cfg.target = Some(Target::Stderr);
         }
         let active = cfg.target.is_some();
+        // SAFETY: getpid has no preconditions.
+        OWNER_PID.store(unsafe { libc::getpid() } as u32, Ordering::Relaxed);
         *config() = Some(cfg);
         if active {
             register_exit_handler();
@@ -331,6 +338,11 @@ impl ExitReport {
 }
 
 static CONFIG: Mutex<Option<ExitReport>> = Mutex::new(None);
+
+/// The process that installed the configuration. A child made by `fork()` (without
+/// `exec`) inherits it, and its parent's blocks: it does not report unless it installs a
+/// configuration of its own.
+static OWNER_PID: AtomicU32 = AtomicU32::new(0);
 
 fn config() -> std::sync::MutexGuard<'static, Option<ExitReport>> {
     CONFIG
@@ -553,6 +565,10 @@ fn exit_report(status: Option<i32>) -> Option<i32> {
 }
 
 fn run_exit_report(status: Option<i32>) {
+    // SAFETY: getpid has no preconditions.
+    if unsafe { libc::getpid() } as u32 != OWNER_PID.load(Ordering::Relaxed) {
+        return; // a fork child: its parent reports
+    }
     let _r = Reentrancy::enter();
     let code = panic::catch_unwind(|| exit_report(status)).unwrap_or(None);
     if let Some(code) = code {
