@@ -205,13 +205,13 @@ print(f"Time: median of {pairs} paired runs (System, X, System, X, …) of the X
 print()
 print("| allocator | workload | time vs System | min–max | CPU vs System | instructions vs System | peak RSS MiB (System) | median time ms |")
 print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-medians = {}
+ratio_med = {}
 for (label, wl), runs in rows.items():
     ratios = [r[1] / r[0] for r in runs]
     med = statistics.median(ratios)
     cpu_med = statistics.median(r[5] / r[4] for r in runs if r[4])
     xms = statistics.median(r[1] for r in runs) / 1e6
-    medians[(label, wl)] = xms
+    ratio_med[(label, wl)] = (med, cpu_med)
     xr = statistics.median(r[3] for r in runs) / 1024
     sr = statistics.median(r[2] for r in runs) / 1024
     name = label + (" (10% size)" if label == "dhat" else "")
@@ -225,12 +225,16 @@ if na:
     print("n/a: " + ", ".join(na) + " — the binary reports `backtraces=Off` with the variable set "
           "(LEAKTRACKER_BACKTRACE not read at start-up yet).")
     print()
-print("Two threads (each does the whole `churn`) vs one: median wall time of `threads` / `churn` "
-      "(1.0 = perfect scaling on 2 cores):")
+print("Two threads: each thread of `threads` does the whole of `churn`, so with perfect scaling "
+      "`threads` takes as long as `churn`. Scaling against System = (ratio on `threads`) / (ratio on "
+      "`churn`), wall and CPU (1.00: scales as well as System; above: the allocator adds "
+      "contention):")
 parts = []
 for label in dict.fromkeys(l for l, _ in rows):
-    if (label, "threads") in medians and (label, "churn") in medians:
-        parts.append(f"{label} {medians[(label, 'threads')] / medians[(label, 'churn')]:.2f}")
+    if (label, "threads") in ratio_med and (label, "churn") in ratio_med:
+        w = ratio_med[(label, "threads")][0] / ratio_med[(label, "churn")][0]
+        c = ratio_med[(label, "threads")][1] / ratio_med[(label, "churn")][1]
+        parts.append(f"{label} {w:.2f} / {c:.2f}")
 print("; ".join(parts) + ".")
 scale = open(scale_out).read().strip()
 if scale:
