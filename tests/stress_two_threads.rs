@@ -122,40 +122,49 @@ fn main() {
         .map(size_of_block)
         .sum();
 
-    let (own_a, own_b) = std::thread::scope(|s| {
+    // Checkpoints are recorded inside the thread scope and asserted after it, so that a
+    // failed check cannot leave the workers waiting at a barrier.
+    let snapshot = || {
+        let mut v: Vec<(String, usize, usize)> = tracker
+            .live()
+            .into_iter()
+            .map(|i| (i.name, i.allocations, i.bytes))
+            .collect();
+        v.sort(); // the two scopes open in either order
+        (v, stats())
+    };
+    let (own_a, own_b, exchanged_state, freed_state) = std::thread::scope(|s| {
         let a = s.spawn(|| worker(&tracker, "A", tx_a, rx_a, &exchanged, &checked, &freed));
         let b = s.spawn(|| worker(&tracker, "B", tx_b, rx_b, &exchanged, &checked, &freed));
-
         exchanged.wait();
-        let live = tracker.live();
-        let got: Vec<_> = live
-            .iter()
-            .map(|i| (i.name.as_str(), i.allocations, i.bytes))
-            .collect();
-        let n = PER_THREAD - PER_THREAD / 4;
-        assert_eq!(got, [("A", n, live_bytes), ("B", n, live_bytes)]);
-        let st = stats();
-        assert_eq!(st.records, base.records + 2 * n);
-        assert_eq!(st.dropped_records, base.dropped_records);
+        let exchanged_state = snapshot();
         checked.wait();
-
         freed.wait();
-        let live = tracker.live();
-        let got: Vec<_> = live
-            .iter()
-            .map(|i| (i.name.as_str(), i.allocations, i.bytes))
-            .collect();
-        assert_eq!(
-            got,
-            [
-                ("A", PER_THREAD / 2, own_bytes),
-                ("B", PER_THREAD / 2, own_bytes)
-            ]
-        );
-        assert_eq!(stats().records, base.records + PER_THREAD);
-
-        (a.join().unwrap(), b.join().unwrap())
+        let freed_state = snapshot();
+        (
+            a.join().unwrap(),
+            b.join().unwrap(),
+            exchanged_state,
+            freed_state,
+        )
     });
+
+    let n = PER_THREAD - PER_THREAD / 4;
+    let (live, st) = exchanged_state;
+    assert_eq!(
+        live,
+        [("A".into(), n, live_bytes), ("B".into(), n, live_bytes)]
+    );
+    assert_eq!(st.records, base.records + 2 * n);
+    assert_eq!(st.dropped_records, base.dropped_records);
+    let (live, st) = freed_state;
+    let half = PER_THREAD / 2;
+    assert_eq!(
+        live,
+        [("A".into(), half, own_bytes), ("B".into(), half, own_bytes)]
+    );
+    assert_eq!(st.records, base.records + PER_THREAD);
+
     assert_eq!(tracker.live().len(), 2);
     drop(own_a);
     let live = tracker.live();
