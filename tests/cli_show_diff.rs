@@ -141,7 +141,10 @@ fn main() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).1.contains("not available yet"), "{:?}", text(&o));
+    assert_eq!(
+        text(&o).1,
+        "leaktracker: x.json: No such file or directory (os error 2)\n"
+    );
     let o = command(&tool, &[]).arg("frobnicate").output().unwrap();
     assert_eq!(o.status.code(), Some(2));
 }

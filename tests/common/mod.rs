@@ -124,8 +124,12 @@ pub fn run_fixture(exe: &Path, mode: &str, env: &[(&str, &str)]) -> Output {
 /// The `leaktracker` command-line tool: the one cargo built for these tests (with
 /// `--features cli`), or else built now into a directory of its own.
 pub fn cli() -> PathBuf {
-    if let Some(p) = option_env!("CARGO_BIN_EXE_leaktracker") {
-        return PathBuf::from(p);
+    // Cargo names the binary even when its feature is off and it was not built: use it
+    // only if it is there.
+    if let Some(p) = option_env!("CARGO_BIN_EXE_leaktracker").map(PathBuf::from) {
+        if p.exists() {
+            return p;
+        }
     }
     let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-build");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
