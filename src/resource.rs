@@ -72,6 +72,10 @@ pub(crate) struct Hot {
     tracker: AtomicU32,
     /// Backtrace setting (see `stack::Backtraces::encode`).
     capture: AtomicU32,
+    /// Odd while `clear` of the owning tracker runs, bumped twice by each `clear`: a
+    /// record taken out for a realloc is put back only if this did not change meanwhile
+    /// (see [`clear`]).
+    cleared: AtomicU32,
     origin: AtomicU8,
 }
 
@@ -237,19 +241,24 @@ pub(crate) fn forget_block(addr: usize) {
 pub(crate) struct Taken {
     val: u64,
     stack: Option<u32>,
+    /// The resource's `cleared` generation when the record was taken.
+    gen: u32,
 }
 
 /// Takes out the record of a block about to be reallocated, leaving its resource's counts
 /// as they are (the block is in flight); give it back with [`put_block`].
 #[inline]
 pub(crate) fn take_block(addr: usize) -> Option<Taken> {
-    let val = RECORDS.remove(addr, |_| {})?;
+    let mut gen = 0;
+    let val = RECORDS.remove(addr, |v| {
+        gen = hot(unpack(v).1).cleared.load(Ordering::Relaxed);
+    })?;
     let stack = if stack::ever_on() && BLOCK_STACKS.maybe_contains(addr) {
         BLOCK_STACKS.remove(addr, |_| {}).map(|v| v as u32)
     } else {
         None
     };
-    Some(Taken { val, stack })
+    Some(Taken { val, stack, gen })
 }
 
 /// The size recorded for a taken block.
@@ -258,7 +267,8 @@ pub(crate) fn taken_size(t: &Taken) -> usize {
 }
 
 /// Puts back a record taken by [`take_block`], at `addr` (the new or the old address)
-/// with `size` (the new or the old size).
+/// with `size` (the new or the old size) — unless its tracker was cleared meanwhile: then
+/// the block goes on untagged.
 #[inline]
 pub(crate) fn put_block(addr: usize, taken: Taken, size: usize) {
     let (old_size, res) = unpack(taken.val);
@@ -268,18 +278,64 @@ pub(crate) fn put_block(addr: usize, taken: Taken, size: usize) {
         h.remove_block(old_size);
         return;
     }
-    let stored = RECORDS.upsert(addr, |old| {
+    let stored = RECORDS.upsert_or_remove(addr, |old| {
         if let Some(stale) = old {
             let (s, r) = unpack(stale);
             hot(r).remove_block(s);
         }
+        // Read under the shard lock: see `clear` for why this suffices.
+        let gen = h.cleared.load(Ordering::Relaxed);
+        if gen != taken.gen || gen & 1 != 0 {
+            h.remove_block(old_size);
+            return None;
+        }
         h.resize_block(old_size, size);
-        pack(size, res)
+        Some(pack(size, res))
     });
     match stored {
-        Ok(()) => set_block_stack(addr, taken.stack),
+        Ok(true) => set_block_stack(addr, taken.stack),
+        Ok(false) => {}
         Err(_) => h.remove_block(old_size),
     }
+}
+
+/// Removes every record of `tracker`'s resources; the blocks stay allocated, untagged.
+///
+/// A record taken out for a realloc in flight is not in the table when the walk passes,
+/// so the walk runs between two bumps of the `cleared` generation of each of the
+/// tracker's resources, and [`put_block`] (reading it under the shard lock it puts the
+/// record in) drops a record whose generation changed since it was taken, or is odd. A
+/// put that reads the generation from before the first bump holds its shard lock before
+/// the walk takes it, so the walk sees the record; a put after it sees the change. The
+/// registry lock is held throughout: clears run one at a time, and no resource is
+/// created or reclaimed between the bumps (lock order registry → records → stacks, as
+/// everywhere).
+pub(crate) fn clear(tracker: u32) {
+    let l = lock_registry();
+    let bump = |reg: &Registry| {
+        for (id, meta) in reg.metas.iter().enumerate() {
+            if meta.is_some() {
+                let h = hot(id as u32);
+                if h.tracker() == tracker {
+                    h.cleared.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
+    };
+    bump(&l.reg);
+    RECORDS.retain_not(|addr, v| {
+        let (s, r) = unpack(v);
+        let h = hot(r);
+        if h.tracker() == tracker {
+            h.remove_block(s);
+            forget_block_stack(addr);
+            true
+        } else {
+            false
+        }
+    });
+    bump(&l.reg);
+    drop(l);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -401,6 +457,8 @@ pub(crate) fn create(
     h.tracker.store(tracker, Ordering::Relaxed);
     h.origin.store(origin as u8, Ordering::Relaxed);
     h.capture.store(capture, Ordering::Relaxed);
+    // Even: a `clear` interrupted by `fork` may have left an odd one behind.
+    h.cleared.store(0, Ordering::Relaxed);
     h.life.start();
     Some(id)
 }

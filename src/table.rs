@@ -144,6 +144,19 @@ impl RecordTable {
         addr: usize,
         value: impl FnOnce(Option<u64>) -> u64,
     ) -> Result<(), Full> {
+        self.with_shard(addr, |s| s.upsert(addr, hash(addr), |old| Some(value(old))))
+            .map(|_| ())
+    }
+
+    /// As [`upsert`](Self::upsert), but `value(old)` may also decide that `addr` has no
+    /// record (`None`): an existing one is then removed and nothing is inserted.
+    /// `Ok(true)` when a record is stored.
+    #[inline]
+    pub(crate) fn upsert_or_remove(
+        &self,
+        addr: usize,
+        value: impl FnOnce(Option<u64>) -> Option<u64>,
+    ) -> Result<bool, Full> {
         self.with_shard(addr, |s| s.upsert(addr, hash(addr), value))
     }
 
@@ -332,14 +345,12 @@ impl ShardView<'_> {
         &mut self,
         addr: usize,
         h: u64,
-        value: impl FnOnce(Option<u64>) -> u64,
-    ) -> Result<(), Full> {
+        value: impl FnOnce(Option<u64>) -> Option<u64>,
+    ) -> Result<bool, Full> {
         if self.inner.len >= self.inner.grow_at && !self.make_room() {
             // No room for a new record; replacing an existing one needs none.
             if let Some(i) = self.find(addr, h) {
-                let v = value(Some(self.slot(i).val));
-                self.slot_mut(i).val = v;
-                return Ok(());
+                return Ok(self.replace_at(i, addr, value));
             }
             self.inner.dropped += 1;
             return Err(Full);
@@ -350,20 +361,42 @@ impl ShardView<'_> {
         loop {
             let cur = self.slot(i).addr;
             if cur == addr {
-                let v = value(Some(self.slot(i).val));
-                self.slot_mut(i).val = v;
-                return Ok(());
+                return Ok(self.replace_at(i, addr, value));
             }
             if cur == 0 {
                 break;
             }
             i = (i + 1) & mask;
         }
-        let val = value(None);
+        let Some(val) = value(None) else {
+            return Ok(false);
+        };
         *self.slot_mut(i) = Slot { addr, val };
         self.inner.len += 1;
         self.filter_add(addr, 1);
-        Ok(())
+        Ok(true)
+    }
+
+    /// Replaces the value of the record in slot `i` (of `addr`) by `value(old)`, or removes
+    /// the record when that is `None`.
+    #[inline(always)]
+    fn replace_at(
+        &mut self,
+        i: usize,
+        addr: usize,
+        value: impl FnOnce(Option<u64>) -> Option<u64>,
+    ) -> bool {
+        match value(Some(self.slot(i).val)) {
+            Some(v) => {
+                self.slot_mut(i).val = v;
+                true
+            }
+            None => {
+                self.delete_at(i);
+                self.filter_add(addr, -1);
+                false
+            }
+        }
     }
 
     /// Called when `len` reached `grow_at`: grows the table if the load factor asks for it

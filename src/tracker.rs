@@ -595,18 +595,7 @@ impl LeakTracker {
         let Some(id) = self.assigned_id() else {
             return;
         };
-        // Lock order: a record shard, then a block-stack shard (never the reverse).
-        RECORDS.retain_not(|addr, v| {
-            let (s, r) = unpack(v);
-            let h = hot(r);
-            if h.tracker() == id {
-                h.remove_block(s);
-                resource::forget_block_stack(addr);
-                true
-            } else {
-                false
-            }
-        });
+        resource::clear(id);
     }
 }
 
