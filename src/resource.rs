@@ -24,7 +24,7 @@ use crate::stack::{self, BLOCK_STACKS};
 use crate::table::RecordTable;
 
 /// The record table of every tagged block in the process.
-pub(crate) static RECORDS: RecordTable = RecordTable::new();
+pub(crate) static RECORDS: RecordTable<0> = RecordTable::new();
 
 /// Bits of a record value that hold the resource id.
 const RES_BITS: u32 = 24;
@@ -184,16 +184,20 @@ pub(crate) fn record_block(addr: usize, size: usize, res: u32, stack: Option<u32
         return;
     }
     let h = hot(res);
+    let mut replaced = false;
     let stored = RECORDS.upsert(addr, |old| {
         if let Some(stale) = old {
             // A record for a block that was freed behind our back (it cannot be live).
             let (s, r) = unpack(stale);
             hot(r).remove_block(s);
+            replaced = true;
         }
         h.add_block(size);
         pack(size, res)
     });
-    if stored.is_ok() {
+    // A block stack exists only beside a record: a new record without a stack has none
+    // to forget (the common case, with backtraces off).
+    if stored.is_ok() && (stack.is_some() || replaced) {
         set_block_stack(addr, stack);
     }
 }

@@ -228,7 +228,7 @@ static SHARDS: [Shard; STACK_SHARDS] = [const {
 }; STACK_SHARDS];
 
 /// addr -> stack id, for blocks that have a captured stack.
-pub(crate) static BLOCK_STACKS: RecordTable = RecordTable::new();
+pub(crate) static BLOCK_STACKS: RecordTable<1> = RecordTable::new();
 
 fn hash_ips(ips: &[usize]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ ips.len() as u64;

@@ -7,19 +7,30 @@
 //! (`mmap`), never from the global allocator, so nothing here allocates through the
 //! allocator that calls it, and nothing here can panic.
 //!
-//! The filter is an array of counters indexed by the top bits of the address hash; every
+//! The filter is an array of counters indexed by address bits 4..27; every
 //! filter bucket belongs to exactly one shard and is only written under that shard's lock,
 //! so a plain load and store keep it exact. `dealloc` reads one counter: zero means "this
 //! block has no record" and the free goes straight to the inner allocator.
 
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 /// log2 of the number of shards.
 const SHARD_BITS: u32 = 6;
 /// Number of shards.
 pub(crate) const SHARDS: usize = 1 << SHARD_BITS;
-/// log2 of the number of filter counters (the top `SHARD_BITS` of them pick the shard).
-const FILTER_BITS: u32 = 16;
+/// log2 of the number of filter counters: one per 16-byte granule of a 128 MiB window of
+/// the address space, so blocks closer than 128 MiB never share a counter, and a heap
+/// with many tagged blocks does not send the frees of untagged ones to the shard locks.
+/// The counters are bytes: 8 MiB of zeroed static memory per table, of which only the
+/// pages that tagged blocks map to are ever touched. A counter that would pass 255 (255
+/// live records 128 MiB apart in one granule position) refuses the record, counted as
+/// dropped like any record the table cannot take.
+const FILTER_BITS: u32 = 23;
+/// The shard is picked by address bits `SHARD_SHIFT..SHARD_SHIFT + SHARD_BITS` (16 KiB
+/// runs of the heap go to one shard), bits that are part of the filter index, so that
+/// every filter counter belongs to exactly one shard.
+const SHARD_SHIFT: u32 = 14;
+const _: () = assert!(SHARD_SHIFT >= 4 && SHARD_SHIFT + SHARD_BITS <= 4 + FILTER_BITS);
 /// First capacity of a shard, in slots.
 const INITIAL_CAPACITY: usize = 256;
 
@@ -40,7 +51,7 @@ fn hash(addr: usize) -> u64 {
     (addr as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
-/// The filter bucket of an address: bits 4..20, no multiply, since `dealloc` computes it
+/// The filter bucket of an address: bits 4..27, no multiply, since `dealloc` computes it
 /// for every block. Blocks are at least 16-aligned with most allocators; smaller ones only
 /// share buckets, which the counters allow.
 #[inline(always)]
@@ -48,11 +59,11 @@ fn filter_of(addr: usize) -> usize {
     (addr >> 4) & ((1 << FILTER_BITS) - 1)
 }
 
-/// The shard of an address: the top bits of its filter bucket, so that every bucket
-/// belongs to exactly one shard.
+/// The shard of an address: bits of its filter bucket, so that every bucket belongs to
+/// exactly one shard.
 #[inline(always)]
 fn shard_of(addr: usize) -> usize {
-    filter_of(addr) >> (FILTER_BITS - SHARD_BITS)
+    (addr >> SHARD_SHIFT) & (SHARDS - 1)
 }
 
 /// Error: the table cannot take a record (its memory or its configured cap is exhausted).
@@ -79,16 +90,26 @@ struct Shard {
     inner: spin::Mutex<ShardInner>,
 }
 
-/// The table: shards, filter, and the per-shard record cap.
-pub(crate) struct RecordTable {
+/// A table's filter: in a static of its own, all zeros, so it costs no space in the
+/// binary (`.bss`) and no memory until a counter is written.
+type Filter = [AtomicU8; 1 << FILTER_BITS];
+
+/// Number of record tables (each has a filter of its own, picked by its `F`).
+pub(crate) const TABLES: usize = 2;
+
+static FILTERS: [Filter; TABLES] =
+    [const { [const { AtomicU8::new(0) }; 1 << FILTER_BITS] }; TABLES];
+
+/// The table: shards and the per-shard record cap; its filter is `FILTERS[F]`.
+pub(crate) struct RecordTable<const F: usize> {
     shards: [Shard; SHARDS],
-    filter: [AtomicU32; 1 << FILTER_BITS],
     /// Max records per shard (`usize::MAX`: no cap but memory).
     shard_limit: AtomicUsize,
 }
 
-impl RecordTable {
-    pub(crate) const fn new() -> RecordTable {
+impl<const F: usize> RecordTable<F> {
+    pub(crate) const fn new() -> RecordTable<F> {
+        const { assert!(F < TABLES) };
         RecordTable {
             shards: [const {
                 Shard {
@@ -101,15 +122,19 @@ impl RecordTable {
                     }),
                 }
             }; SHARDS],
-            filter: [const { AtomicU32::new(0) }; 1 << FILTER_BITS],
             shard_limit: AtomicUsize::new(usize::MAX),
         }
+    }
+
+    #[inline(always)]
+    fn filter() -> &'static Filter {
+        &FILTERS[F]
     }
 
     /// `false` when `addr` certainly has no record: one atomic load, no lock.
     #[inline(always)]
     pub(crate) fn maybe_contains(&self, addr: usize) -> bool {
-        self.filter[filter_of(addr)].load(Ordering::Acquire) != 0
+        Self::filter()[filter_of(addr)].load(Ordering::Acquire) != 0
     }
 
     /// Caps the number of records (spread evenly over the shards); `None` lifts the cap.
@@ -128,7 +153,7 @@ impl RecordTable {
         let mut inner = self.shards[shard_of(addr)].inner.lock();
         let mut view = ShardView {
             inner: &mut inner,
-            filter: &self.filter,
+            filter: Self::filter(),
             limit: self.shard_limit.load(Ordering::Relaxed),
         };
         f(&mut view)
@@ -203,7 +228,7 @@ impl RecordTable {
             let mut inner = shard.inner.lock();
             let mut view = ShardView {
                 inner: &mut inner,
-                filter: &self.filter,
+                filter: Self::filter(),
                 limit: usize::MAX,
             };
             view.remove_where(&mut remove);
@@ -284,7 +309,7 @@ pub(crate) struct TableStats {
 /// A locked shard and the filter it writes to.
 struct ShardView<'a> {
     inner: &'a mut ShardInner,
-    filter: &'a [AtomicU32; 1 << FILTER_BITS],
+    filter: &'a Filter,
     limit: usize,
 }
 
@@ -314,7 +339,7 @@ impl ShardView<'_> {
     }
 
     #[inline(always)]
-    fn filter_add(&self, addr: usize, delta: i32) {
+    fn filter_add(&self, addr: usize, delta: i8) {
         // Only written under this shard's lock: a load and a store stay exact.
         let f = &self.filter[filter_of(addr)];
         let v = f.load(Ordering::Relaxed);
@@ -367,6 +392,11 @@ impl ShardView<'_> {
                 break;
             }
             i = (i + 1) & mask;
+        }
+        if self.filter[filter_of(addr)].load(Ordering::Relaxed) == u8::MAX {
+            // The counter cannot count another record.
+            self.inner.dropped += 1;
+            return Err(Full);
         }
         let Some(val) = value(None) else {
             return Ok(false);

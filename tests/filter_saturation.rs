@@ -1,0 +1,122 @@
+//! The dealloc filter counts records per address granule in bytes: blocks 128 MiB apart
+//! share a counter. The 256th live record on one counter is refused and counted as
+//! dropped (the block is still served), frees bring the counter back down, and a record
+//! can be made there again afterwards — nothing is lost or left behind.
+//!
+//! The inner allocator hands out, on request, blocks 128 MiB apart in a reserved,
+//! never-touched region, so that 300 live blocks all map to one counter.
+
+use std::alloc::{alloc, dealloc, GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+
+use leaktracker::{stats, LeakTracker, TrackingAllocator};
+
+/// Distance between two blocks sharing a filter counter.
+const STRIDE: usize = 128 << 20;
+const BLOCKS: usize = 300;
+
+static ALIAS: AtomicBool = AtomicBool::new(false);
+static BASE: AtomicUsize = AtomicUsize::new(0);
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// `System`, except that while `ALIAS` is set it returns the next block of the region.
+struct Aliasing;
+
+// SAFETY: aliasing blocks are distinct, 16-aligned and `STRIDE` apart in a mapping that
+// outlives them, so they satisfy every layout of at most 16 bytes and alignment 16 that
+// the test asks for; everything else goes to `System` unchanged.
+unsafe impl GlobalAlloc for Aliasing {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if ALIAS.load(SeqCst) {
+            let k = NEXT.fetch_add(1, SeqCst);
+            return (BASE.load(SeqCst) + k * STRIDE) as *mut u8;
+        }
+        // SAFETY: the caller upholds `alloc`'s contract.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        let base = BASE.load(SeqCst);
+        if base != 0 && (base..base + BLOCKS * STRIDE).contains(&(ptr as usize)) {
+            return; // part of the region, which stays mapped
+        }
+        // SAFETY: every other block came from `System` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: TrackingAllocator<Aliasing> = TrackingAllocator::new(Aliasing);
+
+fn reserve_region() {
+    let len = BLOCKS * STRIDE;
+    // SAFETY: an anonymous private mapping with no address hint; the result is checked.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len + STRIDE,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(p, libc::MAP_FAILED, "reserving the region");
+    // Start on a STRIDE boundary, so every block has the same low 27 bits.
+    BASE.store((p as usize).next_multiple_of(STRIDE), SeqCst);
+}
+
+/// Allocates one aliasing block (tagged if a scope is open).
+fn aliasing_block() -> *mut u8 {
+    let layout = Layout::from_size_align(16, 16).unwrap();
+    ALIAS.store(true, SeqCst);
+    // SAFETY: non-zero size.
+    let p = unsafe { alloc(layout) };
+    ALIAS.store(false, SeqCst);
+    p
+}
+
+#[test]
+fn main() {
+    reserve_region();
+    let tracker = LeakTracker::new();
+    let layout = Layout::from_size_align(16, 16).unwrap();
+    let before = stats();
+
+    let mut blocks: Vec<*mut u8> = Vec::with_capacity(BLOCKS);
+    {
+        let _s = tracker.scope("aliasing", "test");
+        for _ in 0..BLOCKS {
+            blocks.push(aliasing_block());
+        }
+    }
+    assert!(blocks.iter().all(|p| !p.is_null()));
+    let s = stats();
+    assert_eq!(s.records - before.records, 255, "{s:?}");
+    assert_eq!(s.dropped_records - before.dropped_records, 45, "{s:?}");
+    let live = tracker.live();
+    assert_eq!(live.len(), 1);
+    assert_eq!((live[0].allocations, live[0].bytes), (255, 255 * 16));
+
+    // Free all: the 255 recorded ones leave the table, the 45 unrecorded ones are plain
+    // frees; nothing stays behind.
+    for p in blocks {
+        // SAFETY: allocated above with `layout`.
+        unsafe { dealloc(p, layout) };
+    }
+    assert_eq!(stats().records, before.records);
+    assert!(tracker.live().is_empty());
+
+    // The counter is back to zero: the same granule takes records again.
+    NEXT.store(0, SeqCst);
+    let again = {
+        let _s = tracker.scope("aliasing", "test");
+        aliasing_block()
+    };
+    assert_eq!(stats().records, before.records + 1);
+    assert_eq!(tracker.live()[0].allocations, 1);
+    // SAFETY: allocated above with `layout`.
+    unsafe { dealloc(again, layout) };
+    assert_eq!(stats().records, before.records);
+    assert!(tracker.live().is_empty());
+}
