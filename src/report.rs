@@ -318,7 +318,7 @@ impl LeakReport {
         Self::from_registry(Some(tracker.id()))
     }
 
-    fn from_registry(tracker: Option<u32>) -> LeakReport {
+    fn from_registry(tracker: Option<u64>) -> LeakReport {
         let snaps = resource::snapshot(tracker);
         let now = Instant::now();
         let _r = Reentrancy::enter();

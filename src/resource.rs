@@ -15,7 +15,8 @@
 //! the allocator never drops a name.
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use crate::clock::Timestamp;
 use crate::guard::Reentrancy;
@@ -69,7 +70,7 @@ pub(crate) struct Hot {
     /// Live bytes (requested sizes).
     bytes: AtomicUsize,
     /// Owning tracker id.
-    tracker: AtomicU32,
+    tracker: AtomicU64,
     /// Backtrace setting (see `stack::Backtraces::encode`).
     capture: AtomicU32,
     /// Odd while `clear` of the owning tracker runs, bumped twice by each `clear`: a
@@ -137,7 +138,7 @@ impl Hot {
 
     /// The owning tracker's id.
     #[inline(always)]
-    pub(crate) fn tracker(&self) -> u32 {
+    pub(crate) fn tracker(&self) -> u64 {
         self.tracker.load(Ordering::Relaxed)
     }
 
@@ -314,7 +315,7 @@ pub(crate) fn put_block(addr: usize, taken: Taken, size: usize) {
 /// registry lock is held throughout: clears run one at a time, and no resource is
 /// created or reclaimed between the bumps (lock order registry → records → stacks, as
 /// everywhere).
-pub(crate) fn clear(tracker: u32) {
+pub(crate) fn clear(tracker: u64) {
     let l = lock_registry();
     let bump = |reg: &Registry| {
         for (id, meta) in reg.metas.iter().enumerate() {
@@ -346,8 +347,8 @@ pub(crate) fn clear(tracker: u32) {
 // The registry: cold metadata and id allocation.
 
 struct Meta {
-    name: Cow<'static, str>,
-    kind: Cow<'static, str>,
+    name: Name,
+    kind: Name,
     created: Timestamp,
     seq: u64,
 }
@@ -360,7 +361,13 @@ struct Registry {
     next_seq: u64,
 }
 
-static REGISTRY: spin::Mutex<Registry> = spin::Mutex::new(Registry {
+/// The registry lock yields the CPU while it waits: it is held for a whole `live()` scan
+/// (and for `clear`), so on a loaded machine a pure spin could burn the waiter's time
+/// slices while the holder is preempted. It is never taken on the allocator path.
+type RegistryMutex<T> = spin::mutex::SpinMutex<T, spin::relax::Yield>;
+type RegistryGuard<T> = spin::mutex::SpinMutexGuard<'static, T>;
+
+static REGISTRY: RegistryMutex<Registry> = RegistryMutex::new(Registry {
     metas: Vec::new(),
     free: Vec::new(),
     next_scan: 1024,
@@ -370,7 +377,7 @@ static REGISTRY: spin::Mutex<Registry> = spin::Mutex::new(Registry {
 /// The registry lock, taken with the reentrancy guard set (the registry allocates).
 /// Field order matters: the lock is released before the guard.
 struct Locked {
-    reg: spin::MutexGuard<'static, Registry>,
+    reg: RegistryGuard<Registry>,
     _reentrancy: Reentrancy,
 }
 
@@ -383,13 +390,30 @@ fn lock_registry() -> Locked {
     }
 }
 
+/// A resource's name or kind: cloned under the registry lock without allocating, so
+/// that `snapshot` copies the strings out after releasing it.
+#[derive(Clone)]
+enum Name {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+impl Name {
+    fn as_str(&self) -> &str {
+        match self {
+            Name::Static(s) => s,
+            Name::Shared(s) => s,
+        }
+    }
+}
+
 /// Copies an owned name into a block of the tracker's own. The caller's `String` may have
 /// been allocated inside a scope (tagged); keeping it would show the name as a leak.
 /// Must run under the reentrancy guard.
-fn own_name(s: Cow<'static, str>) -> Cow<'static, str> {
+fn own_name(s: Cow<'static, str>) -> Name {
     match s {
-        Cow::Borrowed(b) => Cow::Borrowed(b),
-        Cow::Owned(o) => Cow::Owned(String::from(o.as_str())),
+        Cow::Borrowed(b) => Name::Static(b),
+        Cow::Owned(o) => Name::Shared(Arc::from(o.as_str())),
     }
 }
 
@@ -437,7 +461,7 @@ impl Registry {
 /// Creates a resource owned by `tracker` with one hold (the caller's). `None` when there
 /// is no room for another resource.
 pub(crate) fn create(
-    tracker: u32,
+    tracker: u64,
     name: Cow<'static, str>,
     kind: Cow<'static, str>,
     origin: Origin,
@@ -488,7 +512,6 @@ pub(crate) fn update(
 #[derive(Debug, Clone)]
 pub(crate) struct Snapshot {
     pub(crate) id: u32,
-    pub(crate) seq: u64,
     pub(crate) name: String,
     pub(crate) kind: String,
     pub(crate) created: Timestamp,
@@ -498,9 +521,10 @@ pub(crate) struct Snapshot {
 
 /// The resources (of `tracker`, or of all trackers) that hold at least one live block,
 /// oldest first. O(resources); reclaims dead slots on the way.
-pub(crate) fn snapshot(tracker: Option<u32>) -> Vec<Snapshot> {
+pub(crate) fn snapshot(tracker: Option<u64>) -> Vec<Snapshot> {
     let mut l = lock_registry();
-    let mut out = Vec::new();
+    // Under the lock: one allocation, and name clones that do not allocate.
+    let mut found = Vec::with_capacity(l.reg.metas.len() - l.reg.free.len());
     for (id, meta) in l.reg.metas.iter().enumerate() {
         let Some(m) = meta else { continue };
         let h = hot(id as u32);
@@ -511,22 +535,32 @@ pub(crate) fn snapshot(tracker: Option<u32>) -> Vec<Snapshot> {
         if blocks == 0 {
             continue;
         }
-        out.push(Snapshot {
-            id: id as u32,
-            seq: m.seq,
-            name: m.name.to_string(),
-            kind: m.kind.to_string(),
-            created: m.created,
+        found.push((
+            id,
+            m.seq,
+            m.name.clone(),
+            m.kind.clone(),
+            m.created,
             blocks,
             bytes,
-        });
+        ));
     }
     l.reg.reclaim();
     drop(l);
-    // Outside the lock: sorting may not allocate, but keep the critical section short.
+    // Outside the lock, still untagged: the strings belong to the caller, not to a scope.
     let _r = Reentrancy::enter();
-    out.sort_unstable_by_key(|s| s.seq);
-    out
+    found.sort_unstable_by_key(|f| f.1);
+    found
+        .into_iter()
+        .map(|(id, _, name, kind, created, blocks, bytes)| Snapshot {
+            id: id as u32,
+            name: name.as_str().to_owned(),
+            kind: kind.as_str().to_owned(),
+            created,
+            blocks,
+            bytes,
+        })
+        .collect()
 }
 
 /// Number of resource slots in use (live or not yet reclaimed).

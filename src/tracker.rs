@@ -305,11 +305,12 @@ pub fn is_installed() -> bool {
 // ---------------------------------------------------------------------------------------
 // LeakTracker
 
-const GLOBAL_ID: u32 = 1;
-static NEXT_TRACKER_ID: AtomicU32 = AtomicU32::new(GLOBAL_ID + 1);
+const GLOBAL_ID: u64 = 1;
+/// 64-bit: ids are never reused, however many trackers a program makes.
+static NEXT_TRACKER_ID: AtomicU64 = AtomicU64::new(GLOBAL_ID + 1);
 static SCOPE_COUNTER: AtomicU64 = AtomicU64::new(1);
 static GLOBAL: LeakTracker = LeakTracker {
-    id: AtomicU32::new(GLOBAL_ID),
+    id: AtomicU64::new(GLOBAL_ID),
     capture: AtomicU32::new(stack::CAPTURE_INHERIT),
 };
 
@@ -320,7 +321,7 @@ static GLOBAL: LeakTracker = LeakTracker {
 #[derive(Debug)]
 pub struct LeakTracker {
     /// 0 until first used, then a process-unique id.
-    id: AtomicU32,
+    id: AtomicU64,
     /// Backtrace setting for this tracker's new resources (`CAPTURE_INHERIT`: the process's).
     capture: AtomicU32,
 }
@@ -343,7 +344,7 @@ impl LeakTracker {
     /// A new tracker with no tags; usable in a `static`.
     pub const fn new() -> LeakTracker {
         LeakTracker {
-            id: AtomicU32::new(0),
+            id: AtomicU64::new(0),
             capture: AtomicU32::new(stack::CAPTURE_INHERIT),
         }
     }
@@ -384,14 +385,14 @@ impl LeakTracker {
         &GLOBAL
     }
 
-    fn assigned_id(&self) -> Option<u32> {
+    fn assigned_id(&self) -> Option<u64> {
         match self.id.load(Ordering::Acquire) {
             0 => None,
             id => Some(id),
         }
     }
 
-    pub(crate) fn id(&self) -> u32 {
+    pub(crate) fn id(&self) -> u64 {
         if let Some(id) = self.assigned_id() {
             return id;
         }
