@@ -55,7 +55,7 @@ LOAD_START="$(cut -d" " -f1-3 /proc/loadavg)"
 log "building the bench crate (release)"
 (cd "$BENCH" && cargo build --release --locked) >"$WORK/build.log" 2>&1 || {
     cat "$WORK/build.log" >&2; echo "build failed" >&2; exit 1; }
-for b in system lt-untagged lt-tagged stats-alloc tracking-allocator dhat scale-live scale-table scale-mixed soak; do
+for b in system lt-untagged lt-tagged stats-alloc tracking-allocator dhat scale-live scale-table scale-mixed scale-backtrace soak; do
     [ -x "$BIN/$b" ] || { echo "missing binary $BIN/$b (build failed?)" >&2; exit 1; }
 done
 
@@ -159,6 +159,8 @@ if [ "$SCALE_RUNS" = 1 ]; then
     "$BIN/scale-table" >>"$SCALE_OUT" 2>>"$WORK/stderr.log"
     log "scale: untagged alloc/free pairs beside 0/10k/100k/1M live tagged blocks"
     "$BIN/scale-mixed" >>"$SCALE_OUT" 2>>"$WORK/stderr.log"
+    log "scale: backtrace capture cost; a report of 100,000 leaked blocks with backtraces"
+    "$BIN/scale-backtrace" >>"$SCALE_OUT" 2>>"$WORK/stderr.log"
 fi
 if [ "$SOAK" = 1 ]; then
     log "soak: ${SOAK_SECS}s"
