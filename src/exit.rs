@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::guard::Reentrancy;
 use crate::report::{expand_pid, AllowPattern, LeakReport};
-use crate::stack::Backtraces;
+use crate::stack::{Backtraces, Unwinder};
 
 /// `LEAKTRACKER_BACKTRACE` spelling of a backtrace setting: `0`, `1`, `sample:N`.
 pub(crate) fn backtrace_setting(mode: Backtraces) -> String {
@@ -69,6 +69,15 @@ pub(crate) fn parse_backtrace(s: &str) -> Option<Backtraces> {
     }
 }
 
+/// `LEAKTRACKER_UNWIND` spelling of an unwinder: `system`, `frame-pointers`.
+pub(crate) fn parse_unwinder(s: &str) -> Option<Unwinder> {
+    match s.trim() {
+        "system" => Some(Unwinder::System),
+        "frame-pointers" | "fp" => Some(Unwinder::FramePointers),
+        _ => None,
+    }
+}
+
 /// Parses a comma-separated allow-list; empty items are skipped. Returns the good
 /// patterns and the bad items.
 pub(crate) fn parse_allow_list(s: &str) -> (Vec<AllowPattern>, Vec<String>) {
@@ -118,6 +127,7 @@ enum Target {
 /// | `LEAKTRACKER_EXIT_CODE` | `1`–`255`: when the exit report lists a leak and the process was exiting with status 0, it exits with this code instead. Without `LEAKTRACKER_REPORT`, the report goes to stderr |
 /// | `LEAKTRACKER_IGNORE` | comma-separated allow-list: `kind:cache,name:global-*` |
 /// | `LEAKTRACKER_BACKTRACE` | `1`: a backtrace for each tagged block; `sample:N`: for one block in N; `0`: none |
+/// | `LEAKTRACKER_UNWIND` | `frame-pointers`: walk stacks by the frame-pointer chain (fast; build with `-C force-frame-pointers=yes`); `system` (default): the system unwinder |
 /// | `LEAKTRACKER_MAX_RECORDS` | caps the record table (see [`set_max_records`](crate::set_max_records)) |
 ///
 /// # When the report is made
@@ -169,6 +179,7 @@ pub struct ExitReport {
     exit_code: Option<u8>,
     ignore: Vec<AllowPattern>,
     backtraces: Option<Backtraces>,
+    unwinder: Option<Unwinder>,
     max_records: Option<usize>,
 }
 
@@ -251,6 +262,17 @@ impl ExitReport {
                 }
             }
         }
+        if let Some(v) = get("LEAKTRACKER_UNWIND") {
+            if let Some(s) = text("LEAKTRACKER_UNWIND", &v) {
+                match parse_unwinder(&s) {
+                    Some(u) => cfg.unwinder = Some(u),
+                    None => warn(&format!(
+                        "LEAKTRACKER_UNWIND=\"{}\" is not `system` or `frame-pointers`; using system",
+                        s.escape_debug()
+                    )),
+                }
+            }
+        }
         if let Some(v) = get("LEAKTRACKER_MAX_RECORDS") {
             if let Some(s) = text("LEAKTRACKER_MAX_RECORDS", &v) {
                 match parse_max_records(&s) {
@@ -305,6 +327,12 @@ impl ExitReport {
         self
     }
 
+    /// How stacks are walked (see [`set_unwinder`](crate::set_unwinder)).
+    pub fn unwinder(mut self, unwinder: Unwinder) -> ExitReport {
+        self.unwinder = Some(unwinder);
+        self
+    }
+
     /// Caps the record table (see [`set_max_records`](crate::set_max_records)).
     pub fn max_records(mut self, max: usize) -> ExitReport {
         self.max_records = Some(max);
@@ -318,6 +346,9 @@ impl ExitReport {
         let _r = Reentrancy::enter();
         if let Some(m) = self.backtraces {
             crate::set_backtraces(m);
+        }
+        if let Some(u) = self.unwinder {
+            crate::set_unwinder(u);
         }
         if let Some(n) = self.max_records {
             crate::set_max_records(Some(n));
@@ -389,6 +420,7 @@ extern "C" fn start_up() {
         let configured = cfg.target.is_some()
             || cfg.exit_code.is_some()
             || cfg.backtraces.is_some()
+            || cfg.unwinder.is_some()
             || cfg.max_records.is_some();
         if configured {
             cfg.install();
@@ -633,6 +665,15 @@ mod tests {
             assert_eq!(parse_backtrace(bad), None, "{bad:?}");
         }
         assert_eq!(backtrace_setting(Backtraces::Sample(10)), "sample:10");
+        assert_eq!(parse_unwinder("system"), Some(Unwinder::System));
+        assert_eq!(
+            parse_unwinder(" frame-pointers "),
+            Some(Unwinder::FramePointers)
+        );
+        assert_eq!(parse_unwinder("fp"), Some(Unwinder::FramePointers));
+        for bad in ["", "dwarf", "System", "frame pointers"] {
+            assert_eq!(parse_unwinder(bad), None, "{bad:?}");
+        }
     }
 
     proptest::proptest! {
@@ -641,6 +682,7 @@ mod tests {
             let _ = parse_duration(&s);
             let _ = parse_exit_code(&s);
             let _ = parse_backtrace(&s);
+            let _ = parse_unwinder(&s);
             let _ = parse_allow_list(&s);
             let _ = parse_max_records(&s);
         }

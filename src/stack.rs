@@ -57,6 +57,38 @@ impl Backtraces {
     }
 }
 
+/// How the stack of a captured block is walked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unwinder {
+    /// The system unwinder, driven by the binary's unwind tables: complete for any build,
+    /// about 100 ns a frame (a few µs a stack).
+    System,
+    /// The frame-pointer chain: a few ns a frame, for programs built with
+    /// `RUSTFLAGS="-C force-frame-pointers=yes"`. A function built without frame pointers
+    /// (in a dependency or in std) is missing from the stack, or ends it early; the walk
+    /// never reads outside the thread's stack. x86-64 and AArch64 only; elsewhere this
+    /// is the same as `System`.
+    FramePointers,
+}
+
+static FRAME_POINTERS: AtomicBool = AtomicBool::new(false);
+
+/// Chooses how stacks are walked from now on (default [`Unwinder::System`]);
+/// `LEAKTRACKER_UNWIND=frame-pointers` chooses at start-up.
+pub fn set_unwinder(unwinder: Unwinder) {
+    FRAME_POINTERS.store(unwinder == Unwinder::FramePointers, Ordering::Relaxed);
+}
+
+/// The current way of walking stacks.
+pub fn unwinder() -> Unwinder {
+    if FRAME_POINTERS.load(Ordering::Relaxed) {
+        Unwinder::FramePointers
+    } else {
+        Unwinder::System
+    }
+}
+
 /// The process-wide default for new resources (a tracker may override it).
 static DEFAULT_CAPTURE: AtomicU32 = AtomicU32::new(CAPTURE_OFF);
 /// Frames kept per stack after leaktracker's own frames are dropped.
@@ -157,6 +189,11 @@ pub(crate) fn capture() -> Option<u32> {
     let _r = Reentrancy::enter();
     let mut ips = [0usize; MAX_CAPTURE];
     let want = (DEPTH.load(Ordering::Relaxed) + OWN_FRAMES_ALLOWANCE).min(MAX_CAPTURE);
+    if FRAME_POINTERS.load(Ordering::Relaxed) {
+        if let Some(n) = fp::walk(&mut ips[..want]) {
+            return intern(&ips[..n]);
+        }
+    }
     let mut n = 0;
     // SAFETY: on the platforms this crate supports (Unix, with the system unwinder) the
     // unwinder is thread-safe; the lock `trace` would take only serialises the crate's
@@ -174,6 +211,105 @@ pub(crate) fn capture() -> Option<u32> {
         });
     }
     intern(&ips[..n])
+}
+
+/// The frame-pointer walk.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod fp {
+    use std::cell::Cell;
+
+    thread_local! {
+        // The top (highest address) of this thread's stack; 0 until first needed.
+        // Const-initialised, no destructor: usable from the allocator at any time.
+        static STACK_TOP: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// The top of the calling thread's stack, or `None` if the system does not say.
+    fn stack_top() -> Option<usize> {
+        let cached = STACK_TOP.try_with(Cell::get).ok()?;
+        if cached != 0 {
+            return Some(cached);
+        }
+        // SAFETY: `attr` is initialised by `pthread_getattr_np` before it is read and
+        // destroyed once; the out-pointers are valid locals. (For the main thread glibc
+        // reads /proc/self/maps and may allocate: the caller holds the reentrancy guard.)
+        let top = unsafe {
+            let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+            if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+                return None;
+            }
+            let mut addr: *mut libc::c_void = std::ptr::null_mut();
+            let mut size: libc::size_t = 0;
+            let r = libc::pthread_attr_getstack(&attr, &mut addr, &mut size);
+            libc::pthread_attr_destroy(&mut attr);
+            if r != 0 || addr.is_null() {
+                return None;
+            }
+            addr as usize + size
+        };
+        let _ = STACK_TOP.try_with(|c| c.set(top));
+        Some(top)
+    }
+
+    /// The caller's frame pointer.
+    #[inline(always)]
+    fn frame_pointer() -> usize {
+        let fp: usize;
+        // SAFETY: reads a register; no memory access, no stack use.
+        unsafe {
+            #[cfg(target_arch = "x86_64")]
+            std::arch::asm!("mov {}, rbp", out(reg) fp, options(nomem, nostack, preserves_flags));
+            #[cfg(target_arch = "aarch64")]
+            std::arch::asm!("mov {}, x29", out(reg) fp, options(nomem, nostack, preserves_flags));
+        }
+        fp
+    }
+
+    /// Fills `ips` with the return addresses of the frame-pointer chain, innermost first;
+    /// the number written, or `None` when the stack's bounds are unknown.
+    ///
+    /// Every read is of a word between a local of this function (the stack pointer, near
+    /// enough) and the top of the thread's stack, which is mapped memory; each frame must
+    /// lie above the one before it, so the walk ends.
+    #[inline(never)]
+    pub(super) fn walk(ips: &mut [usize]) -> Option<usize> {
+        let top = stack_top()?;
+        let marker = 0u8;
+        let low = std::ptr::addr_of!(marker) as usize;
+        let mut fp = frame_pointer();
+        let mut n = 0;
+        while n < ips.len() {
+            let inside = fp >= low && fp.checked_add(16).is_some_and(|end| end <= top);
+            if !inside || fp % std::mem::align_of::<usize>() != 0 {
+                break;
+            }
+            // SAFETY: `low <= fp`, `fp + 16 <= top` and `fp` is word-aligned: both words lie in
+            // the live part of this thread's stack.
+            let (next, ret) = unsafe {
+                (
+                    (fp as *const usize).read_volatile(),
+                    ((fp + 8) as *const usize).read_volatile(),
+                )
+            };
+            if ret == 0 {
+                break;
+            }
+            ips[n] = ret;
+            n += 1;
+            if next <= fp {
+                break;
+            }
+            fp = next;
+        }
+        Some(n)
+    }
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+mod fp {
+    pub(super) fn walk(_: &mut [usize]) -> Option<usize> {
+        None
+    }
 }
 
 // ---------------------------------------------------------------------------------------

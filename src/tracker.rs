@@ -649,7 +649,16 @@ impl Drop for TagGuard {
 
 /// Returned by [`LeakTracker::scope`]: tags the thread's allocations until dropped.
 ///
-/// Not `Send`: a tag belongs to the thread that opened the scope.
+/// Not `Send`: a tag belongs to the thread that opened the scope, so a guard cannot be
+/// moved to (and dropped on) another thread:
+///
+/// ```compile_fail
+/// let tracker = leaktracker::LeakTracker::new();
+/// let guard = tracker.scope("request", "http");
+/// std::thread::scope(|s| {
+///     s.spawn(move || drop(guard)); // error: `*const ()` cannot be sent between threads
+/// });
+/// ```
 #[must_use = "the scope ends when the guard is dropped"]
 pub struct ScopeGuard<'a> {
     tag: TagGuard,

@@ -26,11 +26,12 @@ use proptest::test_runner::{Config, TestRunner};
 static ALLOC: TrackingAllocator = TrackingAllocator::system();
 
 const ROLE: &str = "LEAKTRACKER_TEST_PARSE_ROLE";
-const VARS: [&str; 6] = [
+const VARS: [&str; 7] = [
     "LEAKTRACKER_MIN_AGE",
     "LEAKTRACKER_EXIT_CODE",
     "LEAKTRACKER_IGNORE",
     "LEAKTRACKER_BACKTRACE",
+    "LEAKTRACKER_UNWIND",
     "LEAKTRACKER_MAX_RECORDS",
     "LEAKTRACKER_REPORT",
 ];

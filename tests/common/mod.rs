@@ -15,12 +15,13 @@ pub fn role() -> Option<String> {
 
 /// Every `LEAKTRACKER_*` variable, removed from children so the caller's environment
 /// cannot leak into a test.
-pub const VARS: [&str; 6] = [
+pub const VARS: [&str; 7] = [
     "LEAKTRACKER_REPORT",
     "LEAKTRACKER_MIN_AGE",
     "LEAKTRACKER_EXIT_CODE",
     "LEAKTRACKER_IGNORE",
     "LEAKTRACKER_BACKTRACE",
+    "LEAKTRACKER_UNWIND",
     "LEAKTRACKER_MAX_RECORDS",
 ];
 
@@ -67,6 +68,11 @@ pub fn text(o: &Output) -> (String, String) {
 /// Builds `source` (a `main.rs`) into a program that links this crate, with `rustc`
 /// against the `leaktracker` rlib cargo built for the tests. Returns the program's path.
 pub fn build_fixture(name: &str, source: &str) -> PathBuf {
+    build_fixture_with(name, source, &[])
+}
+
+/// [`build_fixture`] with more `rustc` arguments.
+pub fn build_fixture_with(name: &str, source: &str, rustc_args: &[&str]) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let deps = exe.parent().unwrap();
     let rlib = std::fs::read_dir(deps)
@@ -87,6 +93,7 @@ pub fn build_fixture(name: &str, source: &str) -> PathBuf {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let o = Command::new(rustc)
         .args(["--edition", "2021", "--crate-name", name, "-g"])
+        .args(rustc_args)
         .arg(&src)
         .arg("--extern")
         .arg(format!("leaktracker={}", rlib.display()))
