@@ -55,7 +55,7 @@ LOAD_START="$(cut -d" " -f1-3 /proc/loadavg)"
 log "building the bench crate (release)"
 (cd "$BENCH" && cargo build --release --locked) >"$WORK/build.log" 2>&1 || {
     cat "$WORK/build.log" >&2; echo "build failed" >&2; exit 1; }
-for b in system lt-untagged lt-tagged stats-alloc tracking-allocator dhat scale-live scale-table scale-mixed scale-backtrace soak; do
+for b in system lt-untagged lt-tagged stats-alloc tracking-allocator dhat scale-live scale-table scale-mixed scale-backtrace soak soak-system; do
     [ -x "$BIN/$b" ] || { echo "missing binary $BIN/$b (build failed?)" >&2; exit 1; }
 done
 
@@ -165,6 +165,8 @@ fi
 if [ "$SOAK" = 1 ]; then
     log "soak: ${SOAK_SECS}s"
     "$BIN/soak" --secs "$SOAK_SECS" >>"$SCALE_OUT" 2>>"$WORK/stderr.log"
+    log "soak reference (System, same load): ${SOAK_SECS}s"
+    "$BIN/soak-system" --secs "$SOAK_SECS" >>"$SCALE_OUT" 2>>"$WORK/stderr.log"
 fi
 
 CPU="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
