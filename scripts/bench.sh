@@ -3,13 +3,15 @@
 #
 # Builds the bench crate (benches/, its own workspace) in release, runs every allocator x
 # workload as paired alternating runs (system, X, system, X, ...), counts instructions
-# with callgrind when valgrind is present, runs the scale binaries (live(), table growth)
-# and a soak, and prints one Markdown table (also written to benches/RESULTS.md).
+# with callgrind when valgrind is present, runs the scale binaries (live(), table growth,
+# untagged frees beside tagged blocks, backtrace capture and a 100,000-block report) and a
+# soak with its System reference, and prints one Markdown table (also written to
+# benches/RESULTS.md).
 #
 # Usage: scripts/bench.sh [--quick] [--pairs N] [--no-callgrind] [--no-scale] [--no-soak]
 #                         [--soak-secs N] [--only ALLOC[,ALLOC...]] [--out FILE]
-#   --quick      3 pairs, a 10 s soak, smaller callgrind runs: about 3 minutes.
-#   default      7 pairs, a 2 min soak: about 10-15 minutes on 2 cores.
+#   --quick      3 pairs, 10 s soaks, smaller callgrind runs: about 6 minutes.
+#   default      7 pairs, 2 min soaks: about 30 minutes on 2 cores.
 # Needs: cargo, python3; valgrind (optional) for the instruction ratios.
 set -euo pipefail
 
