@@ -542,10 +542,19 @@ impl LeakReport {
     /// `allow_list`, `unmatched_patterns`, …).
     pub fn to_json(&self) -> String {
         let _r = Reentrancy::enter();
-        let mut s = serde_json::to_string_pretty(&self.to_json_report())
-            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
-        s.push('\n');
-        s
+        let mut buf = Vec::new();
+        match self.write_json(&mut buf) {
+            // serde_json writes UTF-8 only.
+            Ok(()) => String::from_utf8(buf)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            Err(e) => format!("{{\"error\": \"{e}\"}}\n"),
+        }
+    }
+
+    /// Writes the JSON of [`to_json`](Self::to_json) to `w`, without building it in memory.
+    fn write_json(&self, w: &mut impl Write) -> io::Result<()> {
+        serde_json::to_writer_pretty(&mut *w, &self.to_json_report())?;
+        w.write_all(b"\n")
     }
 
     /// Reads a report written by [`to_json`](Self::to_json) (fields it does not know are
@@ -613,8 +622,7 @@ impl LeakReport {
             Some("json") => {
                 return write_atomic_with(path, |f| {
                     let mut w = io::BufWriter::with_capacity(1 << 16, f);
-                    serde_json::to_writer_pretty(&mut w, &self.to_json_report())?;
-                    w.write_all(b"\n")?;
+                    self.write_json(&mut w)?;
                     w.flush()
                 })
             }

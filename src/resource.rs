@@ -75,7 +75,8 @@ pub(crate) struct Hot {
     capture: AtomicU32,
     /// Odd while `clear` of the owning tracker runs, bumped twice by each `clear`: a
     /// record taken out for a realloc is put back only if this did not change meanwhile
-    /// (see [`clear`]).
+    /// (see [`clear`]). Both bumps happen under the registry lock, which `create` and the
+    /// fork handler also take, so a reused slot always starts even.
     cleared: AtomicU32,
     origin: AtomicU8,
 }
@@ -485,8 +486,6 @@ pub(crate) fn create(
     h.tracker.store(tracker, Ordering::Relaxed);
     h.origin.store(origin as u8, Ordering::Relaxed);
     h.capture.store(capture, Ordering::Relaxed);
-    // Even: a `clear` interrupted by `fork` may have left an odd one behind.
-    h.cleared.store(0, Ordering::Relaxed);
     h.life.start();
     Some(id)
 }
