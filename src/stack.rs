@@ -733,6 +733,8 @@ fn resolve_ip(ip: usize) -> Vec<(String, String)> {
 /// One group of a resource's blocks that share an allocation stack, resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ResolvedGroup {
+    /// The stack's id in the stack table (the same id in every resource allocated there).
+    pub(crate) stack: Option<u32>,
     pub(crate) blocks: usize,
     pub(crate) bytes: usize,
     /// Frames, innermost first; empty when the blocks have no captured stack.
@@ -758,6 +760,7 @@ pub(crate) fn resolved_groups(resources: &[u32]) -> HashMap<u32, Vec<ResolvedGro
             let resolved = gs
                 .into_iter()
                 .map(|g| ResolvedGroup {
+                    stack: g.stack,
                     blocks: g.blocks,
                     bytes: g.bytes,
                     frames: g
