@@ -103,9 +103,11 @@ impl LeakCheck {
         unsafe { self.tracker.as_ref() }
     }
 
-    /// What the check has tagged that is still live, now (the check goes on).
+    /// What the check has tagged that is still live, now (the check goes on). Judged as
+    /// at the end of the check: what its open scope holds is listed.
     pub fn report(&self) -> LeakReport {
         LeakReport::of(self.tracker())
+            .at_exit(true)
             .min_age(self.min_age)
             .allow_list(self.ignore.iter().cloned())
     }

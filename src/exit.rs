@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::guard::Reentrancy;
 use crate::report::{expand_pid, AllowPattern, LeakReport};
 use crate::stack::{Backtraces, Unwinder};
+use crate::verdict::Verdict;
 
 /// `LEAKTRACKER_BACKTRACE` spelling of a backtrace setting: `0`, `1`, `sample:N`.
 pub(crate) fn backtrace_setting(mode: Backtraces) -> String {
@@ -181,6 +182,10 @@ pub struct ExitReport {
     backtraces: Option<Backtraces>,
     unwinder: Option<Unwinder>,
     max_records: Option<usize>,
+    verdict: Verdict,
+    show_all: bool,
+    /// Stacks were switched on for the verdict, not asked for.
+    stacks_for_verdict: bool,
 }
 
 impl ExitReport {
@@ -273,6 +278,28 @@ impl ExitReport {
                 }
             }
         }
+        if let Some(v) = get("LEAKTRACKER_VERDICT") {
+            if let Some(s) = text("LEAKTRACKER_VERDICT", &v) {
+                for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+                    if item == "show-all" {
+                        cfg.show_all = true;
+                    } else {
+                        match item.parse::<Verdict>() {
+                            Ok(v) => cfg.verdict = v,
+                            Err(e) => warn(&format!("LEAKTRACKER_VERDICT: {e}; using default")),
+                        }
+                    }
+                }
+            }
+        }
+        // The verdict tells one-time initialisation from per-unit retention by allocation
+        // site: a report or gate without a backtrace setting gets stacks.
+        if get("LEAKTRACKER_BACKTRACE").is_none()
+            && (cfg.target.is_some() || cfg.exit_code.is_some())
+        {
+            cfg.backtraces = Some(Backtraces::All);
+            cfg.stacks_for_verdict = true;
+        }
         if let Some(v) = get("LEAKTRACKER_MAX_RECORDS") {
             if let Some(s) = text("LEAKTRACKER_MAX_RECORDS", &v) {
                 match parse_max_records(&s) {
@@ -333,6 +360,18 @@ impl ExitReport {
         self
     }
 
+    /// How the report judges what is a leak (default [`Verdict::Default`]).
+    pub fn verdict(mut self, verdict: Verdict) -> ExitReport {
+        self.verdict = verdict;
+        self
+    }
+
+    /// Lists every block group judged not a leak, not only a summary line per reason.
+    pub fn show_all(mut self, show_all: bool) -> ExitReport {
+        self.show_all = show_all;
+        self
+    }
+
     /// Caps the record table (see [`set_max_records`](crate::set_max_records)).
     pub fn max_records(mut self, max: usize) -> ExitReport {
         self.max_records = Some(max);
@@ -346,6 +385,11 @@ impl ExitReport {
         let _r = Reentrancy::enter();
         if let Some(m) = self.backtraces {
             crate::set_backtraces(m);
+        }
+        if self.stacks_for_verdict {
+            // An initialiser's frame (`Once::call`) sits far from the allocation when the
+            // initialiser is deep (compiling a regex): keep whole stacks.
+            crate::set_backtrace_depth(crate::stack::MAX_DEPTH);
         }
         if let Some(u) = self.unwinder {
             crate::set_unwinder(u);
@@ -556,9 +600,11 @@ fn other_threads() -> Option<usize> {
 fn exit_report(status: Option<i32>) -> Option<i32> {
     let cfg = config().clone()?;
     let target = cfg.target.clone()?;
-    let mut report = LeakReport::capture()
-        .min_age(cfg.min_age)
-        .allow_list(cfg.ignore.iter().cloned());
+    let mut report = LeakReport::capture_with(|r| {
+        r.set_verdict(cfg.verdict, true, cfg.show_all);
+        r.set_filters(cfg.min_age, cfg.ignore.iter().cloned());
+    });
+
     if !report.is_empty() {
         if let Some(n) = other_threads().filter(|&n| n > 0) {
             report.add_note(format!(

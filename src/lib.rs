@@ -167,6 +167,7 @@ mod table;
 mod tracing_layer;
 mod tracker;
 mod units;
+pub mod verdict;
 
 pub use crate::alloc::TrackingAllocator;
 pub use crate::check::LeakCheck;
@@ -182,3 +183,4 @@ pub use crate::tracker::{
     is_installed, set_max_records, stats, track_resource, untrack_resource, Instrumented, LeakInfo,
     LeakTracker, ScopeGuard, Stats, TrackError, Trackable,
 };
+pub use crate::verdict::{NotLeakGroup, Verdict};

@@ -78,7 +78,6 @@ impl Lifetime {
     }
 
     /// Holds (exact when no thread changes them).
-    #[cfg(loom)]
     pub(crate) fn holds(&self) -> u64 {
         self.refs.load(Ordering::Acquire) >> 40
     }

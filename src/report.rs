@@ -44,8 +44,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::guard::Reentrancy;
-use crate::resource::{self, Snapshot};
+use crate::resource::{self, Origin, Snapshot};
 use crate::units::{Age, Bytes};
+use crate::verdict::{self, Candidate, NotLeakGroup, Verdict};
 use crate::LeakTracker;
 
 /// Version of the JSON report schema.
@@ -97,18 +98,40 @@ pub struct ReportEntry {
     /// Where its blocks were allocated, largest group first; empty when backtraces were
     /// not captured.
     pub stacks: Vec<StackGroup>,
+    /// What tagged it: `object` (`track`), `scope`, `task` (`instrument`) or `span`.
+    pub origin: String,
+    /// Why the verdict lists it (see [`Verdict`]).
+    pub verdict: String,
+}
+
+fn origin_name(o: Origin) -> &'static str {
+    match o {
+        Origin::Object => "object",
+        Origin::Scope => "scope",
+        Origin::Task => "task",
+        Origin::Span => "span",
+    }
 }
 
 impl ReportEntry {
-    fn from_snapshot(s: Snapshot, now: Instant) -> ReportEntry {
+    /// The leaked part of a judged candidate.
+    pub(crate) fn judged(
+        c: &Candidate,
+        allocations: usize,
+        bytes: usize,
+        stacks: Vec<StackGroup>,
+        verdict: String,
+    ) -> ReportEntry {
         ReportEntry {
-            age: s.created.age_at(now),
-            created_at: s.created.wall,
-            name: s.name,
-            kind: s.kind,
-            allocations: s.blocks,
-            bytes: s.bytes,
-            stacks: Vec::new(),
+            name: c.name.clone(),
+            kind: c.kind.clone(),
+            created_at: c.created_at,
+            age: c.age,
+            allocations,
+            bytes,
+            stacks,
+            origin: origin_name(c.origin).to_string(),
+            verdict,
         }
     }
 
@@ -149,10 +172,15 @@ impl Totals {
 enum Field {
     Kind,
     Name,
+    /// A frame of a block's allocation stack (`function at file:line`).
+    Frame,
 }
 
-/// One allow-list entry: `kind:GLOB` or `name:GLOB`, where `*` in `GLOB` matches any run
-/// of characters (including none) and every other character matches itself.
+/// One allow-list entry: `kind:GLOB`, `name:GLOB` or `frame:GLOB`, where `*` in `GLOB`
+/// matches any run of characters (including none) and every other character matches
+/// itself. `kind:` and `name:` match resources; `frame:` matches the blocks whose
+/// allocation stack has a frame (`function at file:line`) matching it (it needs stacks:
+/// `LEAKTRACKER_BACKTRACE`).
 ///
 /// ```
 /// use leaktracker::AllowPattern;
@@ -177,7 +205,7 @@ impl fmt::Display for PatternError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "`{}` is not an allow-list pattern (expected `kind:GLOB` or `name:GLOB`)",
+            "`{}` is not an allow-list pattern (expected `kind:GLOB`, `name:GLOB` or `frame:GLOB`)",
             self.pattern.escape_debug()
         )
     }
@@ -194,6 +222,8 @@ impl FromStr for AllowPattern {
             (Field::Kind, g)
         } else if let Some(g) = s.strip_prefix("name:") {
             (Field::Name, g)
+        } else if let Some(g) = s.strip_prefix("frame:") {
+            (Field::Frame, g)
         } else {
             return Err(PatternError {
                 pattern: s.to_string(),
@@ -211,19 +241,33 @@ impl fmt::Display for AllowPattern {
         let field = match self.field {
             Field::Kind => "kind",
             Field::Name => "name",
+            Field::Frame => "frame",
         };
         write!(f, "{field}:{}", self.glob)
     }
 }
 
 impl AllowPattern {
-    /// Whether a resource with this name and kind matches.
+    /// Whether a resource with this name and kind matches (a `frame:` pattern matches
+    /// blocks, not resources: never).
     pub fn matches(&self, name: &str, kind: &str) -> bool {
         let text = match self.field {
             Field::Kind => kind,
             Field::Name => name,
+            Field::Frame => return false,
         };
         glob_match(self.glob.as_bytes(), text.as_bytes())
+    }
+
+    /// Whether this is a `frame:` pattern and `frame` (`function at file:line`, or just
+    /// the function) matches it.
+    pub fn matches_frame(&self, frame: &str) -> bool {
+        self.field == Field::Frame && crate::verdict::frame_matches(&self.glob, frame)
+    }
+
+    /// Whether this pattern matches frames (`frame:`) rather than resources.
+    pub fn is_frame_pattern(&self) -> bool {
+        self.field == Field::Frame
     }
 }
 
@@ -294,7 +338,16 @@ pub struct LeakReport {
     exe: Option<String>,
     min_age: Duration,
     patterns: Vec<AllowPattern>,
-    /// Every captured resource, oldest first (the filters pick from these).
+    /// Every captured resource as captured, oldest first, for the verdict to judge; `None`
+    /// for a report read from JSON (judged when it was made).
+    candidates: Option<Vec<Candidate>>,
+    verdict: Verdict,
+    /// Judged as at exit: open units never finished.
+    at_exit: bool,
+    show_all: bool,
+    /// What the verdict judged not a leak.
+    not_leaks: Vec<NotLeakGroup>,
+    /// Every resource the verdict lists, oldest first (the filters pick from these).
     all: Vec<ReportEntry>,
     /// The listed ones, oldest first.
     leaks: Vec<ReportEntry>,
@@ -318,7 +371,40 @@ impl LeakReport {
         Self::from_registry(Some(tracker.id()))
     }
 
+    /// The live resources of every tracker, configured by `configure` before they are
+    /// judged and filtered (once).
+    pub(crate) fn capture_with(configure: impl FnOnce(&mut LeakReport)) -> LeakReport {
+        let mut r = Self::unjudged(None);
+        configure(&mut r);
+        r.refilter();
+        r
+    }
+
+    /// Sets the verdict, whether it is made at exit, and `show_all` (call `refilter` after).
+    pub(crate) fn set_verdict(&mut self, verdict: Verdict, at_exit: bool, show_all: bool) {
+        self.verdict = verdict;
+        self.at_exit = at_exit;
+        self.show_all = show_all;
+    }
+
+    /// Sets the minimum age and adds allow-list patterns (call `refilter` after).
+    pub(crate) fn set_filters(
+        &mut self,
+        min_age: Duration,
+        patterns: impl IntoIterator<Item = AllowPattern>,
+    ) {
+        let _r = Reentrancy::enter();
+        self.min_age = min_age;
+        self.patterns.extend(patterns);
+    }
+
     fn from_registry(tracker: Option<u64>) -> LeakReport {
+        let mut r = Self::unjudged(tracker);
+        r.refilter();
+        r
+    }
+
+    fn unjudged(tracker: Option<u64>) -> LeakReport {
         let snaps = resource::snapshot(tracker);
         let now = Instant::now();
         let _r = Reentrancy::enter();
@@ -328,20 +414,32 @@ impl LeakReport {
         } else {
             Default::default()
         };
-        let all: Vec<ReportEntry> = snaps
+        let candidates: Vec<Candidate> = snaps
             .into_iter()
-            .map(|s| {
-                let groups = stacks.remove(&s.id).unwrap_or_default();
-                let mut e = ReportEntry::from_snapshot(s, now);
-                e.stacks = groups
+            .map(|s: Snapshot| {
+                let mut groups: Vec<StackGroup> = stacks
+                    .remove(&s.id)
+                    .unwrap_or_default()
                     .into_iter()
-                    .filter(|g| !g.frames.is_empty())
                     .map(|g| StackGroup::new(g.blocks, g.bytes, g.frames))
                     .collect();
-                e
+                if groups.is_empty() {
+                    groups.push(StackGroup::new(s.blocks, s.bytes, Vec::new()));
+                }
+                Candidate {
+                    age: s.created.age_at(now),
+                    created_at: s.created.wall,
+                    name: s.name,
+                    kind: s.kind,
+                    origin: s.origin,
+                    open: s.open,
+                    ordinal: s.ordinal,
+                    kind_units: s.kind_units,
+                    groups,
+                }
             })
             .collect();
-        let mut r = LeakReport {
+        LeakReport {
             pid: std::process::id(),
             exe: std::env::current_exe()
                 .ok()
@@ -349,7 +447,12 @@ impl LeakReport {
             min_age: Duration::ZERO,
             patterns: Vec::new(),
             leaks: Vec::new(),
-            all,
+            candidates: Some(candidates),
+            verdict: Verdict::Default,
+            at_exit: false,
+            show_all: false,
+            not_leaks: Vec::new(),
+            all: Vec::new(),
             matches: Vec::new(),
             allowed: Totals::default(),
             younger: Totals::default(),
@@ -357,9 +460,7 @@ impl LeakReport {
             allocator_installed: crate::is_installed(),
             backtraces: crate::exit::backtrace_setting(crate::backtraces()),
             notes: Vec::new(),
-        };
-        r.refilter();
-        r
+        }
     }
 
     /// Lists only resources older than `age` (the others are counted as "younger").
@@ -379,6 +480,55 @@ impl LeakReport {
         self
     }
 
+    /// Judges with `verdict` (default [`Verdict::Default`]; [`Verdict::Strict`] lists every
+    /// live tagged block).
+    #[must_use]
+    pub fn verdict(mut self, verdict: Verdict) -> LeakReport {
+        self.verdict = verdict;
+        self.refilter();
+        self
+    }
+
+    /// Judges as at exit: a unit still open (a task still pending, a scope not ended, a
+    /// span not closed) never finished, and is listed as a leak. Without this (a report of
+    /// a live process) open units are work in progress.
+    #[must_use]
+    pub fn at_exit(mut self, at_exit: bool) -> LeakReport {
+        self.at_exit = at_exit;
+        self.refilter();
+        self
+    }
+
+    /// Lists every block group judged not a leak (not only one summary line per reason
+    /// and site).
+    #[must_use]
+    pub fn show_all(mut self, show_all: bool) -> LeakReport {
+        self.show_all = show_all;
+        self.refilter();
+        self
+    }
+
+    /// What the verdict judged not a leak: one group per reason and site, largest first.
+    pub fn not_leaks(&self) -> &[NotLeakGroup] {
+        &self.not_leaks
+    }
+
+    /// The blocks judged not a leak, added up (resources counted once per group).
+    pub fn not_leak_totals(&self) -> Totals {
+        let mut t = Totals::default();
+        for g in &self.not_leaks {
+            t.resources = t.resources.saturating_add(g.resources);
+            t.allocations = t.allocations.saturating_add(g.blocks);
+            t.bytes = t.bytes.saturating_add(g.bytes);
+        }
+        t
+    }
+
+    /// The verdict used.
+    pub fn verdict_used(&self) -> Verdict {
+        self.verdict
+    }
+
     /// Adds allow-list patterns.
     #[must_use]
     pub fn allow_list(mut self, patterns: impl IntoIterator<Item = AllowPattern>) -> LeakReport {
@@ -391,6 +541,28 @@ impl LeakReport {
     fn refilter(&mut self) {
         let _r = Reentrancy::enter();
         let mut counts = vec![0usize; self.patterns.len()];
+        if let Some(candidates) = &self.candidates {
+            let frame_patterns: Vec<&AllowPattern> = self
+                .patterns
+                .iter()
+                .filter(|p| p.is_frame_pattern())
+                .collect();
+            let judged = verdict::judge(
+                candidates,
+                self.verdict,
+                self.at_exit,
+                &frame_patterns,
+                self.show_all,
+            );
+            self.all = judged.leaks;
+            self.not_leaks = judged.not_leaks;
+            let mut frame_counts = judged.frame_matches.into_iter();
+            for (p, c) in self.patterns.iter().zip(counts.iter_mut()) {
+                if p.is_frame_pattern() {
+                    *c = frame_counts.next().unwrap_or(0);
+                }
+            }
+        }
         let mut leaks = Vec::new();
         let mut allowed = Totals::default();
         let mut younger = Totals::default();
@@ -524,8 +696,13 @@ impl LeakReport {
                     bytes: e.bytes,
                     backtrace: e.backtrace().map(<[String]>::to_vec),
                     stacks: e.stacks.clone(),
+                    origin: e.origin.clone(),
+                    verdict: e.verdict.clone(),
                 })
                 .collect(),
+            verdict: self.verdict.to_string(),
+            not_leaks: self.not_leaks.clone(),
+            not_leak_totals: self.not_leak_totals(),
             dropped_records: self.dropped_records,
             allow_list: self.matches.clone(),
             unmatched_patterns: self.unmatched_patterns().map(str::to_string).collect(),
@@ -583,6 +760,8 @@ impl LeakReport {
                     allocations: l.allocations,
                     bytes: l.bytes,
                     stacks,
+                    origin: l.origin,
+                    verdict: l.verdict,
                 }
             })
             .collect();
@@ -592,6 +771,11 @@ impl LeakReport {
             exe: j.exe,
             min_age: Duration::from_millis(j.min_age_ms),
             patterns: Vec::new(),
+            candidates: None,
+            verdict: j.verdict.parse().unwrap_or_default(),
+            at_exit: false,
+            show_all: false,
+            not_leaks: j.not_leaks,
             all: leaks.clone(),
             leaks,
             matches: j.allow_list,
@@ -753,6 +937,9 @@ impl fmt::Display for LeakReport {
                     e.name,
                     Bytes(e.bytes).to_string(),
                 )?;
+                if !e.verdict.is_empty() && e.origin != "object" {
+                    writeln!(f, "      why: {}", e.verdict)?;
+                }
                 for g in &e.stacks {
                     writeln!(
                         f,
@@ -760,8 +947,15 @@ impl fmt::Display for LeakReport {
                         plural(g.blocks, "block", "blocks"),
                         Bytes(g.bytes)
                     )?;
-                    for frame in &g.frames {
+                    for frame in g.frames.iter().take(TEXT_FRAMES) {
                         writeln!(f, "          {frame}")?;
+                    }
+                    if g.frames.len() > TEXT_FRAMES {
+                        writeln!(
+                            f,
+                            "          … {} more frames (in the JSON report)",
+                            g.frames.len() - TEXT_FRAMES
+                        )?;
                     }
                 }
             }
@@ -811,15 +1005,130 @@ impl fmt::Display for LeakReport {
         for note in &self.notes {
             writeln!(f, "note: {note}")?;
         }
-        if !self.leaks.is_empty() {
+        self.write_not_leaks(f)?;
+        for hint in self.hints() {
+            writeln!(f, "hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Frames of a stack shown in the text report (the JSON report has them all).
+const TEXT_FRAMES: usize = 32;
+
+/// Summary lines shown in the text report when `show-all` is off.
+const NOT_LEAK_LINES: usize = 12;
+
+impl LeakReport {
+    /// The "judged not a leak" part of the text report.
+    fn write_not_leaks(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.not_leaks.is_empty() {
+            return Ok(());
+        }
+        let t = self.not_leak_totals();
+        writeln!(
+            f,
+            "judged not leaks: {} blocks, {} (LEAKTRACKER_VERDICT=show-all lists them, =strict reports them as leaks):",
+            t.allocations,
+            Bytes(t.bytes)
+        )?;
+        let shown = if self.show_all {
+            self.not_leaks.len()
+        } else {
+            NOT_LEAK_LINES
+        };
+        for g in self.not_leaks.iter().take(shown) {
+            let mut line = format!(
+                "  {}: {}, {} in {}",
+                g.reason,
+                plural(g.blocks, "block", "blocks"),
+                Bytes(g.bytes),
+                plural(g.resources, "resource", "resources"),
+            );
+            if !g.examples.is_empty() {
+                line.push_str(&format!(" ({})", g.examples.join(", ")));
+            }
+            if let Some(site) = &g.site {
+                line.push_str(&format!(", at {site}"));
+            }
+            writeln!(f, "{line}")?;
+            for e in &g.entries {
+                writeln!(
+                    f,
+                    "      {} ({}): {}, {}",
+                    e.name,
+                    e.kind,
+                    plural(e.blocks, "block", "blocks"),
+                    Bytes(e.bytes)
+                )?;
+                for frame in &e.frames {
+                    writeln!(f, "          {frame}")?;
+                }
+            }
+        }
+        if self.not_leaks.len() > shown {
             writeln!(
                 f,
-                "hint: std's one-time allocations made inside a scope (thread-local contents, libtest's \
-                 output capture, threads not yet joined) can show up here: see \"False alarms\" in the \
-                 leaktracker::report docs"
+                "  … and {} more groups (LEAKTRACKER_VERDICT=show-all lists them)",
+                self.not_leaks.len() - shown
             )?;
         }
         Ok(())
+    }
+
+    /// Hints that apply to this report (none when nothing is listed).
+    fn hints(&self) -> Vec<String> {
+        let mut hints = Vec::new();
+        if self.leaks.is_empty() || self.verdict == Verdict::Strict {
+            return hints;
+        }
+        let units_without_stacks = self
+            .leaks
+            .iter()
+            .any(|e| e.origin != "object" && e.stacks.is_empty());
+        if units_without_stacks && self.candidates.is_some() {
+            hints.push(
+                "std's one-time allocations made inside a scope, task or span (lazy statics, \
+                 thread-local contents, libtest's output capture, threads not yet joined) cannot be \
+                 told from leaks without allocation stacks: set LEAKTRACKER_BACKTRACE=1"
+                    .to_string(),
+            );
+        }
+        let spawned = self.leaks.iter().any(|e| {
+            e.stacks.iter().any(|g| {
+                g.frames
+                    .iter()
+                    .any(|f| verdict::frame_matches("std::thread::*spawn*", f))
+            })
+        });
+        if spawned {
+            hints.push(
+                "std's one-time allocations made inside a scope include the bookkeeping of the \
+                 threads spawned there (their handle and result packet): it stays live until each \
+                 thread ends and is joined"
+                    .to_string(),
+            );
+        }
+        let few: Vec<&str> = self
+            .leaks
+            .iter()
+            .filter(|e| e.verdict.contains("too few to tell"))
+            .map(|e| e.kind.as_str())
+            .fold(Vec::new(), |mut v, k| {
+                if !v.contains(&k) {
+                    v.push(k);
+                }
+                v
+            });
+        if !few.is_empty() {
+            hints.push(format!(
+                "kind {} has fewer than {} units: what its scopes, tasks or spans keep after they end \
+                 is listed; frame:GLOB in LEAKTRACKER_IGNORE allows a known allocation site",
+                few.join(", "),
+                verdict::MIN_UNITS
+            ));
+        }
+        hints
     }
 }
 
@@ -855,6 +1164,12 @@ struct JsonReport {
     backtraces: String,
     #[serde(default)]
     notes: Vec<String>,
+    #[serde(default)]
+    verdict: String,
+    #[serde(default)]
+    not_leaks: Vec<NotLeakGroup>,
+    #[serde(default)]
+    not_leak_totals: Totals,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -870,6 +1185,10 @@ struct JsonLeak {
     backtrace: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     stacks: Vec<StackGroup>,
+    #[serde(default)]
+    origin: String,
+    #[serde(default)]
+    verdict: String,
 }
 
 /// Parses a minimum age as `LEAKTRACKER_MIN_AGE` spells it: `0`, `250ms`, `5s`, `2m`, `1h`.
@@ -947,8 +1266,14 @@ mod tests {
         let e = "oops".parse::<AllowPattern>().unwrap_err();
         assert_eq!(
             e.to_string(),
-            "`oops` is not an allow-list pattern (expected `kind:GLOB` or `name:GLOB`)"
+            "`oops` is not an allow-list pattern (expected `kind:GLOB`, `name:GLOB` or `frame:GLOB`)"
         );
+        let f: AllowPattern = "frame:regex_automata::*".parse().unwrap();
+        assert!(f.is_frame_pattern());
+        assert!(!f.matches("regex_automata::x", "regex_automata::x"));
+        assert!(f.matches_frame("regex_automata::util::pool::Pool::get at pool.rs:9"));
+        assert!(!f.matches_frame("regex::Regex::new at string.rs:1"));
+        assert_eq!(f.to_string(), "frame:regex_automata::*");
     }
 
     #[test]

@@ -60,6 +60,16 @@ pub(crate) enum Origin {
     Scope = 1,
     /// `LeakTracker::instrument`.
     Task = 2,
+    /// A tracing span (the `tracing` feature's layer).
+    Span = 3,
+}
+
+impl Origin {
+    /// Whether resources of this origin are units of work (they tag whatever is allocated
+    /// while they are current), as opposed to one tracked object.
+    pub(crate) fn is_unit(self) -> bool {
+        self != Origin::Object
+    }
 }
 
 /// The allocator-side half of a resource.
@@ -155,7 +165,8 @@ impl Hot {
         match self.origin.load(Ordering::Relaxed) {
             0 => Origin::Object,
             1 => Origin::Scope,
-            _ => Origin::Task,
+            2 => Origin::Task,
+            _ => Origin::Span,
         }
     }
 
@@ -170,6 +181,12 @@ impl Hot {
 
     fn is_live(&self) -> bool {
         self.life.is_live()
+    }
+
+    /// Whether something still holds the resource open (a scope not yet ended, a future
+    /// not yet dropped, a span not yet closed).
+    fn is_open(&self) -> bool {
+        self.life.holds() > 0
     }
 }
 
@@ -352,10 +369,15 @@ struct Meta {
     kind: Name,
     created: Timestamp,
     seq: u64,
+    /// 1 for the first resource created with this kind, 2 for the next, and so on.
+    ordinal: u64,
 }
 
 struct Registry {
     metas: Vec<Option<Meta>>,
+    /// Resources created so far per kind (never decreases: reclaimed ones count too), so a
+    /// report can tell how many units of a kind came and went.
+    kinds: std::collections::BTreeMap<Box<str>, u64>,
     free: Vec<u32>,
     /// Scan for dead slots when `metas.len()` reaches this and the free list is empty.
     next_scan: usize,
@@ -370,6 +392,7 @@ type RegistryGuard<T> = spin::mutex::SpinMutexGuard<'static, T>;
 
 static REGISTRY: RegistryMutex<Registry> = RegistryMutex::new(Registry {
     metas: Vec::new(),
+    kinds: std::collections::BTreeMap::new(),
     free: Vec::new(),
     next_scan: 1024,
     next_seq: 0,
@@ -434,6 +457,16 @@ impl Registry {
         self.next_scan = self.metas.len() + live.max(1024);
     }
 
+    /// Counts one more resource of `kind` and returns its ordinal (1 for the first).
+    fn count_unit(&mut self, kind: &str) -> u64 {
+        if let Some(n) = self.kinds.get_mut(kind) {
+            *n += 1;
+            return *n;
+        }
+        self.kinds.insert(kind.into(), 1);
+        1
+    }
+
     fn new_id(&mut self) -> Option<u32> {
         if self.free.is_empty() && self.metas.len() >= self.next_scan {
             self.reclaim();
@@ -475,11 +508,13 @@ pub(crate) fn create(
     let id = l.reg.new_id()?;
     let seq = l.reg.next_seq;
     l.reg.next_seq += 1;
+    let ordinal = l.reg.count_unit(kind.as_str());
     l.reg.metas[id as usize] = Some(Meta {
         name,
         kind,
         created,
         seq,
+        ordinal,
     });
     let h = hot(id);
     h.bytes.store(0, Ordering::Relaxed);
@@ -500,10 +535,27 @@ pub(crate) fn update(
     let mut l = lock_registry();
     let name = own_name(name);
     let kind = own_name(kind);
+    let Some(old_kind) = l
+        .reg
+        .metas
+        .get(id as usize)
+        .and_then(Option::as_ref)
+        .map(|m| m.kind.clone())
+    else {
+        return;
+    };
+    let ordinal = if old_kind.as_str() == kind.as_str() {
+        None
+    } else {
+        Some(l.reg.count_unit(kind.as_str()))
+    };
     if let Some(m) = l.reg.metas.get_mut(id as usize).and_then(Option::as_mut) {
         m.name = name;
         m.kind = kind;
         m.created = created;
+        if let Some(o) = ordinal {
+            m.ordinal = o;
+        }
     }
 }
 
@@ -516,6 +568,13 @@ pub(crate) struct Snapshot {
     pub(crate) created: Timestamp,
     pub(crate) blocks: usize,
     pub(crate) bytes: usize,
+    pub(crate) origin: Origin,
+    /// Still held open (see [`Hot::is_open`]).
+    pub(crate) open: bool,
+    /// Its place among the resources of its kind (1 = the first created).
+    pub(crate) ordinal: u64,
+    /// Resources of its kind created so far, this one included.
+    pub(crate) kind_units: u64,
 }
 
 /// The resources (of `tracker`, or of all trackers) that hold at least one live block,
@@ -534,32 +593,61 @@ pub(crate) fn snapshot(tracker: Option<u64>) -> Vec<Snapshot> {
         if blocks == 0 {
             continue;
         }
-        found.push((
-            id,
-            m.seq,
-            m.name.clone(),
-            m.kind.clone(),
-            m.created,
+        let kind_units = l
+            .reg
+            .kinds
+            .get(m.kind.as_str())
+            .copied()
+            .unwrap_or(m.ordinal);
+        found.push(Found {
+            id: id as u32,
+            seq: m.seq,
+            name: m.name.clone(),
+            kind: m.kind.clone(),
+            created: m.created,
             blocks,
             bytes,
-        ));
+            origin: h.origin(),
+            open: h.is_open(),
+            ordinal: m.ordinal,
+            kind_units,
+        });
     }
     l.reg.reclaim();
     drop(l);
     // Outside the lock, still untagged: the strings belong to the caller, not to a scope.
     let _r = Reentrancy::enter();
-    found.sort_unstable_by_key(|f| f.1);
+    found.sort_unstable_by_key(|f| f.seq);
     found
         .into_iter()
-        .map(|(id, _, name, kind, created, blocks, bytes)| Snapshot {
-            id: id as u32,
-            name: name.as_str().to_owned(),
-            kind: kind.as_str().to_owned(),
-            created,
-            blocks,
-            bytes,
+        .map(|f| Snapshot {
+            id: f.id,
+            name: f.name.as_str().to_owned(),
+            kind: f.kind.as_str().to_owned(),
+            created: f.created,
+            blocks: f.blocks,
+            bytes: f.bytes,
+            origin: f.origin,
+            open: f.open,
+            ordinal: f.ordinal,
+            kind_units: f.kind_units,
         })
         .collect()
+}
+
+/// What [`snapshot`] copies under the registry lock (names cloned without allocating).
+struct Found {
+    id: u32,
+    seq: u64,
+    name: Name,
+    kind: Name,
+    created: Timestamp,
+    blocks: usize,
+    bytes: usize,
+    origin: Origin,
+    open: bool,
+    ordinal: u64,
+    kind_units: u64,
 }
 
 /// Number of resource slots in use (live or not yet reclaimed).

@@ -292,7 +292,7 @@ where
         let Some(res) =
             self.tracker
                 .get()
-                .new_resource(name.clone(), kind.clone(), Origin::Scope, created)
+                .new_resource(name.clone(), kind.clone(), Origin::Span, created)
         else {
             return; // no room for another resource: the span tags nothing
         };

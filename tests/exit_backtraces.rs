@@ -74,11 +74,25 @@ fn main() {
         "{err}"
     );
 
-    // Without backtraces: no `backtrace`, no `stacks`, no frames.
+    // Without LEAKTRACKER_BACKTRACE a report still gets stacks: the verdict needs them.
     let o = run_fixture(
         &exe,
         "leak",
         &[("LEAKTRACKER_REPORT", path.to_str().unwrap())],
+    );
+    assert!(o.status.success());
+    let j = read_json(&path);
+    assert_eq!(j["backtraces"], "1");
+    assert!(j["leaks"][0].get("backtrace").is_some(), "{j}");
+
+    // With backtraces off: no `backtrace`, no `stacks`, no frames.
+    let o = run_fixture(
+        &exe,
+        "leak",
+        &[
+            ("LEAKTRACKER_REPORT", path.to_str().unwrap()),
+            ("LEAKTRACKER_BACKTRACE", "0"),
+        ],
     );
     assert!(o.status.success());
     let j = read_json(&path);

@@ -22,6 +22,8 @@ fn main() {
         &[
             ("LEAKTRACKER_REPORT", path.to_str().unwrap()),
             ("LEAKTRACKER_IGNORE", "kind:cache,name:none-*"),
+            // The schema without stacks (a report gets them by default, for the verdict).
+            ("LEAKTRACKER_BACKTRACE", "0"),
         ],
     )
     .arg("cache")
@@ -45,10 +47,13 @@ fn main() {
             "exe",
             "leaks",
             "min_age_ms",
+            "not_leak_totals",
+            "not_leaks",
             "notes",
             "pid",
             "totals",
             "unmatched_patterns",
+            "verdict",
             "version",
             "younger"
         ]
@@ -97,11 +102,20 @@ fn main() {
                 "bytes",
                 "created_unix_ms",
                 "kind",
-                "name"
+                "name",
+                "origin",
+                "verdict"
             ]
         );
         assert_eq!(l["name"], name);
         assert_eq!(l["kind"], kind);
+        let origin = if name == "session-7" {
+            "scope"
+        } else {
+            "object"
+        };
+        assert_eq!(l["origin"], origin);
+        assert!(!l["verdict"].as_str().unwrap().is_empty());
         assert_eq!(l["allocations"], 1);
         assert_eq!(l["bytes"], bytes);
         assert!(l["age_ms"].as_u64().unwrap() < 60_000);
