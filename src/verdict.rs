@@ -462,10 +462,13 @@ pub(crate) fn judge(
     // Units of each (kind, site) that retain blocks there: ordinals, per site key.
     let mut retaining: HashMap<(&str, String), Vec<u64>> = HashMap::new();
     let site_key = |g: &StackGroup| -> String {
-        g.frames
+        // From the allocating frame on: the container machinery above it (a hash
+        // table's resize, `Vec::push`) is the same for every map and vector.
+        let start = g.frames.iter().position(|f| !is_container(f)).unwrap_or(0);
+        g.frames[start..]
             .iter()
             .take(SITE_FRAMES)
-            .map(|f| frame_name(f))
+            .map(String::as_str)
             .collect::<Vec<_>>()
             .join("\n")
     };
@@ -712,6 +715,123 @@ mod tests {
         ]);
         assert!(default_rule(&user).is_none());
         assert!(default_rule(&[]).is_none());
+    }
+
+    fn unit(name: &str, ordinal: u64, units: u64, frames: &[&str]) -> Candidate {
+        Candidate {
+            name: name.to_string(),
+            kind: "request".to_string(),
+            created_at: SystemTime::UNIX_EPOCH,
+            age: Duration::from_secs(1),
+            origin: Origin::Task,
+            open: false,
+            ordinal,
+            kind_units: units,
+            groups: vec![StackGroup::new(1, 100, super::tests::frames(frames))],
+        }
+    }
+
+    fn leaked(cands: &[Candidate], at_exit: bool) -> Vec<String> {
+        judge(cands, Verdict::Default, at_exit, &[], false)
+            .leaks
+            .into_iter()
+            .map(|e| e.name)
+            .collect()
+    }
+
+    const BODY: &[&str] = &[
+        "svc::handler at src/main.rs:10",
+        "svc::serve at src/main.rs:40",
+    ];
+    const CACHE: &[&str] = &[
+        "hashbrown::raw::RawTableInner::resize at map.rs:1",
+        "svc::handler at src/main.rs:12",
+        "svc::serve at src/main.rs:40",
+    ];
+
+    #[test]
+    fn growth_across_units() {
+        // Every 10th of 100 requests keeps its body: a per-unit leak, all ten listed.
+        let leak: Vec<Candidate> = (1..=10)
+            .map(|k| unit(&format!("request-{}", k * 10), k * 10, 100, BODY))
+            .collect();
+        assert_eq!(leaked(&leak, true).len(), 10);
+        // The same site retained only by the first 30 of 100: warm-up.
+        let warm: Vec<Candidate> = (1..=10)
+            .map(|k| unit(&format!("request-{}", k * 3), k * 3, 100, BODY))
+            .collect();
+        assert!(leaked(&warm, true).is_empty());
+        // A shared map's table, grown last by request 77: one unit of many.
+        let single = [unit("request-77", 77, 100, CACHE)];
+        assert!(leaked(&single, true).is_empty());
+        // Container frames do not make two sites one: the cache growth beside the leak
+        // stays amortised while the bodies are listed.
+        let mut both = leak.clone();
+        both.push(unit("request-50", 50, 100, CACHE));
+        let j = judge(&both, Verdict::Default, true, &[], false);
+        assert_eq!(j.leaks.len(), 10);
+        let r50 = j.leaks.iter().find(|e| e.name == "request-50").unwrap();
+        assert_eq!(r50.allocations, 1);
+        assert_eq!(j.not_leaks.len(), 1);
+        assert_eq!(j.not_leaks[0].class, "single-unit");
+        // Two maps' growth (deep container frames, then different callers) are two
+        // sites, each retained by one unit: neither is listed.
+        let deep = |line: u32| -> Vec<String> {
+            let mut f: Vec<String> = (0..7)
+                .map(|i| format!("hashbrown::raw::RawTableInner::step{i} at raw.rs:{i}"))
+                .collect();
+            f.push(format!("svc::handler at src/main.rs:{line}"));
+            f
+        };
+        let mut a = unit("request-20", 20, 100, &[]);
+        a.groups[0].frames = deep(117);
+        let mut b = unit("request-90", 90, 100, &[]);
+        b.groups[0].frames = deep(120);
+        assert!(leaked(&[a, b], true).is_empty());
+        // Too few units to tell: listed.
+        let few = [unit("request-1", 1, 3, BODY)];
+        assert_eq!(leaked(&few, true), ["request-1"]);
+        // Strict lists everything.
+        let s = judge(&single, Verdict::Strict, true, &[], false);
+        assert_eq!(s.leaks.len(), 1);
+    }
+
+    #[test]
+    fn open_units_and_objects() {
+        let mut open = unit("request-1", 1, 100, BODY);
+        open.open = true;
+        // At exit an open unit never finished; in a live report it is in progress.
+        assert_eq!(leaked(std::slice::from_ref(&open), true), ["request-1"]);
+        let live = judge(
+            std::slice::from_ref(&open),
+            Verdict::Default,
+            false,
+            &[],
+            false,
+        );
+        assert!(live.leaks.is_empty());
+        assert_eq!(live.not_leaks[0].class, "in-progress");
+        // A tracked object is a leak whatever its frames.
+        let mut obj = unit(
+            "conn-1",
+            1,
+            100,
+            &["std::sys::sync::once::futex::Once::call"],
+        );
+        obj.origin = Origin::Object;
+        assert_eq!(leaked(&[obj], false), ["conn-1"]);
+        // A user frame pattern takes a site out, and is counted.
+        let p: AllowPattern = "frame:svc::handler*".parse().unwrap();
+        let j = judge(
+            &[unit("request-1", 1, 3, BODY)],
+            Verdict::Default,
+            true,
+            &[&p],
+            false,
+        );
+        assert!(j.leaks.is_empty());
+        assert_eq!(j.frame_matches, [1]);
+        assert_eq!(j.not_leaks[0].class, "allow-list");
     }
 
     #[test]
