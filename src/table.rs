@@ -11,8 +11,15 @@
 //! filter bucket belongs to exactly one shard and is only written under that shard's lock,
 //! so a plain load and store keep it exact. `dealloc` reads one counter: zero means "this
 //! block has no record" and the free goes straight to the inner allocator.
+//!
+//! The counters (8 MiB per table) are mapped from the OS when the table takes its first
+//! record, not reserved at start-up: a process that tags nothing spends no address space
+//! on them. Until then every address reads one shared zero counter (index mask 0). When
+//! the OS refuses the mapping, the table takes no records for the rest of the process
+//! (each is counted as dropped) and says so once on stderr: the program runs on,
+//! untracked.
 
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
 /// log2 of the number of shards.
 const SHARD_BITS: u32 = 6;
@@ -21,11 +28,14 @@ pub(crate) const SHARDS: usize = 1 << SHARD_BITS;
 /// log2 of the number of filter counters: one per 16-byte granule of a 128 MiB window of
 /// the address space, so blocks closer than 128 MiB never share a counter, and a heap
 /// with many tagged blocks does not send the frees of untagged ones to the shard locks.
-/// The counters are bytes: 8 MiB of zeroed static memory per table, of which only the
-/// pages that tagged blocks map to are ever touched. A counter that would pass 255 (255
-/// live records 128 MiB apart in one granule position) refuses the record, counted as
-/// dropped like any record the table cannot take.
+/// The counters are bytes: 8 MiB of zeroed memory per table, mapped on the table's first
+/// record, of which only the pages that tagged blocks map to are ever touched. A counter
+/// that would pass 255 (255 live records 128 MiB apart in one granule position) refuses
+/// the record, counted as dropped like any record the table cannot take.
 const FILTER_BITS: u32 = 23;
+/// Number of filter counters, and the index mask of a mapped filter.
+const FILTER_LEN: usize = 1 << FILTER_BITS;
+const FILTER_MASK: usize = FILTER_LEN - 1;
 /// The shard is picked by address bits `SHARD_SHIFT..SHARD_SHIFT + SHARD_BITS` (16 KiB
 /// runs of the heap go to one shard), bits that are part of the filter index, so that
 /// every filter counter belongs to exactly one shard.
@@ -56,7 +66,7 @@ fn hash(addr: usize) -> u64 {
 /// share buckets, which the counters allow.
 #[inline(always)]
 fn filter_of(addr: usize) -> usize {
-    (addr >> 4) & ((1 << FILTER_BITS) - 1)
+    (addr >> 4) & FILTER_MASK
 }
 
 /// The shard of an address: bits of its filter bucket, so that every bucket belongs to
@@ -90,15 +100,45 @@ struct Shard {
     inner: spin::Mutex<ShardInner>,
 }
 
-/// A table's filter: in a static of its own, all zeros, so it costs no space in the
-/// binary (`.bss`) and no memory until a counter is written.
-type Filter = [AtomicU8; 1 << FILTER_BITS];
-
 /// Number of record tables (each has a filter of its own, picked by its `F`).
 pub(crate) const TABLES: usize = 2;
 
-static FILTERS: [Filter; TABLES] =
-    [const { [const { AtomicU8::new(0) }; 1 << FILTER_BITS] }; TABLES];
+/// Where a table's filter counters are. Before the table's first record: `base` is
+/// [`NO_COUNTERS`] and `mask` is 0, so every address reads that one zero counter. Once
+/// the counters are mapped: `base` is the mapping (set once, never unmapped) and `mask` is
+/// [`FILTER_MASK`]. `base` is stored before `mask` (Release), and readers load `mask`
+/// (Acquire) before `base`, so a reader that sees the full mask also sees the mapping.
+#[repr(C, align(64))]
+struct FilterRef {
+    mask: AtomicUsize,
+    base: AtomicPtr<AtomicU8>,
+    /// Set when the OS refused the counters: the table takes no records.
+    failed: AtomicBool,
+}
+
+/// The one counter every address reads before a filter is mapped; never written.
+static NO_COUNTERS: AtomicU8 = AtomicU8::new(0);
+
+static FILTERS: [FilterRef; TABLES] = [
+    FilterRef {
+        mask: AtomicUsize::new(0),
+        base: AtomicPtr::new(std::ptr::addr_of!(NO_COUNTERS).cast_mut()),
+        failed: AtomicBool::new(false),
+    },
+    FilterRef {
+        mask: AtomicUsize::new(0),
+        base: AtomicPtr::new(std::ptr::addr_of!(NO_COUNTERS).cast_mut()),
+        failed: AtomicBool::new(false),
+    },
+];
+
+/// What each table loses when its counters cannot be mapped (the warning's wording).
+const WITHOUT_FILTER: [&str; TABLES] = [
+    "leaktracker: cannot map 8 MiB for the record filter (out of memory or address space?): \
+     tagged blocks are not tracked; the program runs on untracked\n",
+    "leaktracker: cannot map 8 MiB for the backtrace filter (out of memory or address space?): \
+     allocation stacks are not recorded\n",
+];
 
 /// The table: shards and the per-shard record cap; its filter is `FILTERS[F]`.
 pub(crate) struct RecordTable<const F: usize> {
@@ -126,15 +166,67 @@ impl<const F: usize> RecordTable<F> {
         }
     }
 
+    /// The mapped counters, or null while the filter is not mapped.
     #[inline(always)]
-    fn filter() -> &'static Filter {
-        &FILTERS[F]
+    fn counters() -> *const AtomicU8 {
+        let f = &FILTERS[F];
+        if f.mask.load(Ordering::Acquire) == 0 {
+            return std::ptr::null();
+        }
+        f.base.load(Ordering::Relaxed)
     }
 
-    /// `false` when `addr` certainly has no record: one atomic load, no lock.
+    /// `false` when `addr` certainly has no record: no lock, a load of the filter's place
+    /// and one of a counter (the shared zero one while nothing was ever recorded).
     #[inline(always)]
     pub(crate) fn maybe_contains(&self, addr: usize) -> bool {
-        Self::filter()[filter_of(addr)].load(Ordering::Acquire) != 0
+        let f = &FILTERS[F];
+        let mask = f.mask.load(Ordering::Acquire);
+        let base = f.base.load(Ordering::Relaxed);
+        // SAFETY: with `mask == 0` the index is 0 and `base` is `NO_COUNTERS` or the
+        // mapping; with `mask == FILTER_MASK` the Acquire load saw the Release store made
+        // after `base` became the mapping of `FILTER_LEN` counters (see `FilterRef`), and
+        // `base` never changes again: the index is in bounds either way.
+        unsafe { (*base.add((addr >> 4) & mask)).load(Ordering::Acquire) != 0 }
+    }
+
+    /// Maps the filter counters if they are not mapped yet; `false` when they cannot be
+    /// had (the OS refused them, now or earlier): the caller takes no record. Never
+    /// allocates, takes no lock; the first refusal writes one line on stderr.
+    #[inline(always)]
+    fn ensure_filter(&self) -> bool {
+        FILTERS[F].mask.load(Ordering::Relaxed) != 0 || Self::map_filter()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn map_filter() -> bool {
+        let f = &FILTERS[F];
+        let none = std::ptr::addr_of!(NO_COUNTERS).cast_mut();
+        if f.base.load(Ordering::Acquire) == none {
+            if f.failed.load(Ordering::Relaxed) {
+                return false;
+            }
+            let p = crate::os::map_zeroed(FILTER_LEN).cast::<AtomicU8>();
+            if p.is_null() {
+                if !f.failed.swap(true, Ordering::Relaxed) {
+                    crate::os::write_stderr(WITHOUT_FILTER[F].as_bytes());
+                }
+                return false;
+            }
+            if f.base
+                .compare_exchange(none, p, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                // Another thread mapped it first.
+                // SAFETY: `p` is our own mapping of `FILTER_LEN` bytes, never published.
+                unsafe { crate::os::unmap(p.cast(), FILTER_LEN) };
+            }
+        }
+        // Every thread that saw the mapping publishes the mask itself (the same value), so
+        // none has to wait for the one that mapped it.
+        f.mask.store(FILTER_MASK, Ordering::Release);
+        true
     }
 
     /// Caps the number of records (spread evenly over the shards); `None` lifts the cap.
@@ -153,7 +245,7 @@ impl<const F: usize> RecordTable<F> {
         let mut inner = self.shards[shard_of(addr)].inner.lock();
         let mut view = ShardView {
             inner: &mut inner,
-            filter: Self::filter(),
+            counters: Self::counters(),
             limit: self.shard_limit.load(Ordering::Relaxed),
         };
         f(&mut view)
@@ -169,6 +261,10 @@ impl<const F: usize> RecordTable<F> {
         addr: usize,
         value: impl FnOnce(Option<u64>) -> u64,
     ) -> Result<(), Full> {
+        if !self.ensure_filter() {
+            self.count_dropped(addr);
+            return Err(Full);
+        }
         self.with_shard(addr, |s| s.upsert(addr, hash(addr), |old| Some(value(old))))
             .map(|_| ())
     }
@@ -182,6 +278,10 @@ impl<const F: usize> RecordTable<F> {
         addr: usize,
         value: impl FnOnce(Option<u64>) -> Option<u64>,
     ) -> Result<bool, Full> {
+        if !self.ensure_filter() {
+            self.count_dropped(addr);
+            return Err(Full);
+        }
         self.with_shard(addr, |s| s.upsert(addr, hash(addr), value))
     }
 
@@ -228,7 +328,7 @@ impl<const F: usize> RecordTable<F> {
             let mut inner = shard.inner.lock();
             let mut view = ShardView {
                 inner: &mut inner,
-                filter: Self::filter(),
+                counters: Self::counters(),
                 limit: usize::MAX,
             };
             view.remove_where(&mut remove);
@@ -306,10 +406,14 @@ pub(crate) struct TableStats {
     pub(crate) table_bytes: usize,
 }
 
-/// A locked shard and the filter it writes to.
+/// A locked shard and the filter counters it writes to.
+///
+/// A shard has slots (`cap > 0`) only once the filter is mapped (`grow` refuses before),
+/// so wherever a record exists `counters` points at `FILTER_LEN` counters.
 struct ShardView<'a> {
     inner: &'a mut ShardInner,
-    filter: &'a Filter,
+    /// The mapped counters; null while the filter is not mapped (then `cap == 0`).
+    counters: *const AtomicU8,
     limit: usize,
 }
 
@@ -338,10 +442,19 @@ impl ShardView<'_> {
         unsafe { &mut *self.inner.slots.add(i) }
     }
 
+    /// The filter counter of `addr`. Only called where the shard has slots.
+    #[inline(always)]
+    fn counter(&self, addr: usize) -> &AtomicU8 {
+        debug_assert!(!self.counters.is_null() && self.inner.cap > 0);
+        // SAFETY: the shard has slots, so the filter is mapped (see `ShardView`): `counters`
+        // points at `FILTER_LEN` counters, never unmapped, and `filter_of` is below that.
+        unsafe { &*self.counters.add(filter_of(addr)) }
+    }
+
     #[inline(always)]
     fn filter_add(&self, addr: usize, delta: i8) {
         // Only written under this shard's lock: a load and a store stay exact.
-        let f = &self.filter[filter_of(addr)];
+        let f = self.counter(addr);
         let v = f.load(Ordering::Relaxed);
         f.store(v.wrapping_add_signed(delta), Ordering::Release);
     }
@@ -393,7 +506,7 @@ impl ShardView<'_> {
             }
             i = (i + 1) & mask;
         }
-        if self.filter[filter_of(addr)].load(Ordering::Relaxed) == u8::MAX {
+        if self.counter(addr).load(Ordering::Relaxed) == u8::MAX {
             // The counter cannot count another record.
             self.inner.dropped += 1;
             return Err(Full);
@@ -501,6 +614,9 @@ impl ShardView<'_> {
     /// Doubles the capacity (or maps the first slots). `false` when the OS refuses memory.
     #[cold]
     fn grow(&mut self) -> bool {
+        if self.counters.is_null() {
+            return false; // no slots before the filter exists (see `ShardView`)
+        }
         let new_cap = if self.inner.cap == 0 {
             INITIAL_CAPACITY
         } else {
