@@ -14,8 +14,7 @@
 //!
 //! The counters (8 MiB per table) are mapped from the OS when the table takes its first
 //! record, not reserved at start-up: a process that tags nothing spends no address space
-//! on them. Until then every address reads one shared zero counter (index mask 0). When
-//! the OS refuses the mapping, the table takes no records for the rest of the process
+//! on them, and its frees test one null pointer. When the OS refuses the mapping, the table takes no records for the rest of the process
 //! (each is counted as dropped) and says so once on stderr: the program runs on,
 //! untracked.
 
@@ -33,7 +32,7 @@ pub(crate) const SHARDS: usize = 1 << SHARD_BITS;
 /// that would pass 255 (255 live records 128 MiB apart in one granule position) refuses
 /// the record, counted as dropped like any record the table cannot take.
 const FILTER_BITS: u32 = 23;
-/// Number of filter counters, and the index mask of a mapped filter.
+/// Number of filter counters (bytes of a table's filter).
 const FILTER_LEN: usize = 1 << FILTER_BITS;
 const FILTER_MASK: usize = FILTER_LEN - 1;
 /// The shard is picked by address bits `SHARD_SHIFT..SHARD_SHIFT + SHARD_BITS` (16 KiB
@@ -103,34 +102,22 @@ struct Shard {
 /// Number of record tables (each has a filter of its own, picked by its `F`).
 pub(crate) const TABLES: usize = 2;
 
-/// Where a table's filter counters are. Before the table's first record: `base` is
-/// [`NO_COUNTERS`] and `mask` is 0, so every address reads that one zero counter. Once
-/// the counters are mapped: `base` is the mapping (set once, never unmapped) and `mask` is
-/// [`FILTER_MASK`]. `base` is stored before `mask` (Release), and readers load `mask`
-/// (Acquire) before `base`, so a reader that sees the full mask also sees the mapping.
-#[repr(C, align(64))]
+/// Where a table's filter counters are: null until the table's first record, then the
+/// mapping of `FILTER_LEN` counters (set once, never unmapped). No record exists while it
+/// is null, so a null filter answers "no record" for every address.
+#[repr(align(64))]
 struct FilterRef {
-    mask: AtomicUsize,
     base: AtomicPtr<AtomicU8>,
     /// Set when the OS refused the counters: the table takes no records.
     failed: AtomicBool,
 }
 
-/// The one counter every address reads before a filter is mapped; never written.
-static NO_COUNTERS: AtomicU8 = AtomicU8::new(0);
-
-static FILTERS: [FilterRef; TABLES] = [
+static FILTERS: [FilterRef; TABLES] = [const {
     FilterRef {
-        mask: AtomicUsize::new(0),
-        base: AtomicPtr::new(std::ptr::addr_of!(NO_COUNTERS).cast_mut()),
+        base: AtomicPtr::new(std::ptr::null_mut()),
         failed: AtomicBool::new(false),
-    },
-    FilterRef {
-        mask: AtomicUsize::new(0),
-        base: AtomicPtr::new(std::ptr::addr_of!(NO_COUNTERS).cast_mut()),
-        failed: AtomicBool::new(false),
-    },
-];
+    }
+}; TABLES];
 
 /// What each table loses when its counters cannot be mapped (the warning's wording).
 const WITHOUT_FILTER: [&str; TABLES] = [
@@ -169,25 +156,20 @@ impl<const F: usize> RecordTable<F> {
     /// The mapped counters, or null while the filter is not mapped.
     #[inline(always)]
     fn counters() -> *const AtomicU8 {
-        let f = &FILTERS[F];
-        if f.mask.load(Ordering::Acquire) == 0 {
-            return std::ptr::null();
-        }
-        f.base.load(Ordering::Relaxed)
+        FILTERS[F].base.load(Ordering::Acquire)
     }
 
-    /// `false` when `addr` certainly has no record: no lock, a load of the filter's place
-    /// and one of a counter (the shared zero one while nothing was ever recorded).
+    /// `false` when `addr` certainly has no record: no lock; a null test while the table
+    /// never had a record, else one atomic load of a counter.
     #[inline(always)]
     pub(crate) fn maybe_contains(&self, addr: usize) -> bool {
-        let f = &FILTERS[F];
-        let mask = f.mask.load(Ordering::Acquire);
-        let base = f.base.load(Ordering::Relaxed);
-        // SAFETY: with `mask == 0` the index is 0 and `base` is `NO_COUNTERS` or the
-        // mapping; with `mask == FILTER_MASK` the Acquire load saw the Release store made
-        // after `base` became the mapping of `FILTER_LEN` counters (see `FilterRef`), and
-        // `base` never changes again: the index is in bounds either way.
-        unsafe { (*base.add((addr >> 4) & mask)).load(Ordering::Acquire) != 0 }
+        let base = Self::counters();
+        if base.is_null() {
+            return false;
+        }
+        // SAFETY: a non-null `base` is the mapping of `FILTER_LEN` counters, never
+        // unmapped, and `filter_of` is below `FILTER_LEN`.
+        unsafe { (*base.add(filter_of(addr))).load(Ordering::Acquire) != 0 }
     }
 
     /// Maps the filter counters if they are not mapped yet; `false` when they cannot be
@@ -195,37 +177,35 @@ impl<const F: usize> RecordTable<F> {
     /// allocates, takes no lock; the first refusal writes one line on stderr.
     #[inline(always)]
     fn ensure_filter(&self) -> bool {
-        FILTERS[F].mask.load(Ordering::Relaxed) != 0 || Self::map_filter()
+        !FILTERS[F].base.load(Ordering::Relaxed).is_null() || Self::map_filter()
     }
 
     #[cold]
     #[inline(never)]
     fn map_filter() -> bool {
         let f = &FILTERS[F];
-        let none = std::ptr::addr_of!(NO_COUNTERS).cast_mut();
-        if f.base.load(Ordering::Acquire) == none {
-            if f.failed.load(Ordering::Relaxed) {
-                return false;
-            }
-            let p = crate::os::map_zeroed(FILTER_LEN).cast::<AtomicU8>();
-            if p.is_null() {
-                if !f.failed.swap(true, Ordering::Relaxed) {
-                    crate::os::write_stderr(WITHOUT_FILTER[F].as_bytes());
-                }
-                return false;
-            }
-            if f.base
-                .compare_exchange(none, p, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-            {
-                // Another thread mapped it first.
-                // SAFETY: `p` is our own mapping of `FILTER_LEN` bytes, never published.
-                unsafe { crate::os::unmap(p.cast(), FILTER_LEN) };
-            }
+        if f.failed.load(Ordering::Relaxed) {
+            return false;
         }
-        // Every thread that saw the mapping publishes the mask itself (the same value), so
-        // none has to wait for the one that mapped it.
-        f.mask.store(FILTER_MASK, Ordering::Release);
+        let p = crate::os::map_zeroed(FILTER_LEN).cast::<AtomicU8>();
+        if p.is_null() {
+            // Another thread may have mapped it meanwhile.
+            if !f.base.load(Ordering::Acquire).is_null() {
+                return true;
+            }
+            if !f.failed.swap(true, Ordering::Relaxed) {
+                crate::os::write_stderr(WITHOUT_FILTER[F].as_bytes());
+            }
+            return false;
+        }
+        if f.base
+            .compare_exchange(std::ptr::null_mut(), p, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            // Another thread mapped it first.
+            // SAFETY: `p` is our own mapping of `FILTER_LEN` bytes, never published.
+            unsafe { crate::os::unmap(p.cast(), FILTER_LEN) };
+        }
         true
     }
 
