@@ -358,6 +358,10 @@ impl LeakReport {
             backtraces: crate::exit::backtrace_setting(crate::backtraces()),
             notes: Vec::new(),
         };
+        let lost = crate::stats().dropped_resources;
+        if lost > 0 {
+            r.add_note(format!("{lost} resource(s) could not be created (no memory for the resource registry): the scopes, tasks and track calls behind them tagged nothing, so their blocks are missing from these counts"));
+        }
         r.refilter();
         r
     }
