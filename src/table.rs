@@ -104,28 +104,85 @@ pub(crate) const TABLES: usize = 2;
 
 /// Where a table's filter counters are: null until the table's first record, then the
 /// mapping of `FILTER_LEN` counters (set once, never unmapped). No record exists while it
-/// is null, so a null filter answers "no record" for every address.
+/// is null, so a null filter answers "no record" for every address. The counters are
+/// mapped by the first shard that needs slots (`ShardView::grow`), under its lock.
 #[repr(align(64))]
 struct FilterRef {
     base: AtomicPtr<AtomicU8>,
     /// Set when the OS refused the counters: the table takes no records.
     failed: AtomicBool,
+    /// Set once the refusal has been reported.
+    warned: AtomicBool,
+    /// The line written on stderr after a refusal: what the table loses.
+    warning: &'static str,
 }
 
-static FILTERS: [FilterRef; TABLES] = [const {
-    FilterRef {
-        base: AtomicPtr::new(std::ptr::null_mut()),
-        failed: AtomicBool::new(false),
-    }
-}; TABLES];
-
-/// What each table loses when its counters cannot be mapped (the warning's wording).
-const WITHOUT_FILTER: [&str; TABLES] = [
-    "leaktracker: cannot map 8 MiB for the record filter (out of memory or address space?): \
-     tagged blocks are not tracked; the program runs on untracked\n",
-    "leaktracker: cannot map 8 MiB for the backtrace filter (out of memory or address space?): \
-     allocation stacks are not recorded\n",
+static FILTERS: [FilterRef; TABLES] = [
+    FilterRef::new(
+        "leaktracker: cannot map 8 MiB for the record filter (out of memory or address \
+         space?): tagged blocks are not tracked; the program runs on untracked\n",
+    ),
+    FilterRef::new(
+        "leaktracker: cannot map 8 MiB for the backtrace filter (out of memory or address \
+         space?): allocation stacks are not recorded\n",
+    ),
 ];
+
+impl FilterRef {
+    const fn new(warning: &'static str) -> FilterRef {
+        FilterRef {
+            base: AtomicPtr::new(std::ptr::null_mut()),
+            failed: AtomicBool::new(false),
+            warned: AtomicBool::new(false),
+            warning,
+        }
+    }
+
+    /// The counters, mapped now if they are not yet; null when the OS refuses them (now
+    /// or earlier: one refusal is final, so a full address space is not asked again on
+    /// every tagged allocation). Never allocates, takes no lock.
+    #[cold]
+    #[inline(never)]
+    fn map(&self) -> *const AtomicU8 {
+        let cur = self.base.load(Ordering::Acquire);
+        if !cur.is_null() || self.failed.load(Ordering::Relaxed) {
+            return cur;
+        }
+        let p = crate::os::map_zeroed(FILTER_LEN).cast::<AtomicU8>();
+        if p.is_null() {
+            self.failed.store(true, Ordering::Relaxed);
+            // Another shard may have mapped it meanwhile.
+            return self.base.load(Ordering::Acquire);
+        }
+        match self.base.compare_exchange(
+            std::ptr::null_mut(),
+            p,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => p,
+            Err(theirs) => {
+                // Another shard mapped it first.
+                // SAFETY: `p` is our own mapping of `FILTER_LEN` bytes, never published.
+                unsafe { crate::os::unmap(p.cast(), FILTER_LEN) };
+                theirs
+            }
+        }
+    }
+
+    /// After a refused record: the first time the counters were refused, says so on
+    /// stderr (one line, no allocation). Called with no lock held.
+    #[cold]
+    #[inline(never)]
+    fn refused(&self) {
+        if self.failed.load(Ordering::Relaxed)
+            && self.base.load(Ordering::Relaxed).is_null()
+            && !self.warned.swap(true, Ordering::Relaxed)
+        {
+            crate::os::write_stderr(self.warning.as_bytes());
+        }
+    }
+}
 
 /// The table: shards and the per-shard record cap; its filter is `FILTERS[F]`.
 pub(crate) struct RecordTable<const F: usize> {
@@ -172,43 +229,6 @@ impl<const F: usize> RecordTable<F> {
         unsafe { (*base.add(filter_of(addr))).load(Ordering::Acquire) != 0 }
     }
 
-    /// Maps the filter counters if they are not mapped yet; `false` when they cannot be
-    /// had (the OS refused them, now or earlier): the caller takes no record. Never
-    /// allocates, takes no lock; the first refusal writes one line on stderr.
-    #[inline(always)]
-    fn ensure_filter(&self) -> bool {
-        !FILTERS[F].base.load(Ordering::Relaxed).is_null() || Self::map_filter()
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn map_filter() -> bool {
-        let f = &FILTERS[F];
-        if f.failed.load(Ordering::Relaxed) {
-            return false;
-        }
-        let p = crate::os::map_zeroed(FILTER_LEN).cast::<AtomicU8>();
-        if p.is_null() {
-            // Another thread may have mapped it meanwhile.
-            if !f.base.load(Ordering::Acquire).is_null() {
-                return true;
-            }
-            if !f.failed.swap(true, Ordering::Relaxed) {
-                crate::os::write_stderr(WITHOUT_FILTER[F].as_bytes());
-            }
-            return false;
-        }
-        if f.base
-            .compare_exchange(std::ptr::null_mut(), p, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            // Another thread mapped it first.
-            // SAFETY: `p` is our own mapping of `FILTER_LEN` bytes, never published.
-            unsafe { crate::os::unmap(p.cast(), FILTER_LEN) };
-        }
-        true
-    }
-
     /// Caps the number of records (spread evenly over the shards); `None` lifts the cap.
     pub(crate) fn set_max_records(&self, max: Option<usize>) {
         let per_shard = max.map_or(usize::MAX, |m| m.div_ceil(SHARDS));
@@ -221,7 +241,7 @@ impl<const F: usize> RecordTable<F> {
 
     /// Runs `f` on the shard of `addr`, under its lock.
     #[inline(always)]
-    fn with_shard<R>(&self, addr: usize, f: impl FnOnce(&mut ShardView<'_>) -> R) -> R {
+    fn with_shard<R>(&self, addr: usize, f: impl FnOnce(&mut ShardView<'_, F>) -> R) -> R {
         let mut inner = self.shards[shard_of(addr)].inner.lock();
         let mut view = ShardView {
             inner: &mut inner,
@@ -241,12 +261,14 @@ impl<const F: usize> RecordTable<F> {
         addr: usize,
         value: impl FnOnce(Option<u64>) -> u64,
     ) -> Result<(), Full> {
-        if !self.ensure_filter() {
-            self.count_dropped(addr);
-            return Err(Full);
+        let r = self.with_shard(addr, |s| s.upsert(addr, hash(addr), |old| Some(value(old))));
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                FILTERS[F].refused();
+                Err(e)
+            }
         }
-        self.with_shard(addr, |s| s.upsert(addr, hash(addr), |old| Some(value(old))))
-            .map(|_| ())
     }
 
     /// As [`upsert`](Self::upsert), but `value(old)` may also decide that `addr` has no
@@ -258,11 +280,11 @@ impl<const F: usize> RecordTable<F> {
         addr: usize,
         value: impl FnOnce(Option<u64>) -> Option<u64>,
     ) -> Result<bool, Full> {
-        if !self.ensure_filter() {
-            self.count_dropped(addr);
-            return Err(Full);
+        let r = self.with_shard(addr, |s| s.upsert(addr, hash(addr), value));
+        if r.is_err() {
+            FILTERS[F].refused();
         }
-        self.with_shard(addr, |s| s.upsert(addr, hash(addr), value))
+        r
     }
 
     /// Removes a record and returns its value. `on_remove(val)` runs under the lock.
@@ -306,7 +328,7 @@ impl<const F: usize> RecordTable<F> {
     pub(crate) fn retain_not(&self, mut remove: impl FnMut(usize, u64) -> bool) {
         for shard in &self.shards {
             let mut inner = shard.inner.lock();
-            let mut view = ShardView {
+            let mut view = ShardView::<F> {
                 inner: &mut inner,
                 counters: Self::counters(),
                 limit: usize::MAX,
@@ -388,16 +410,17 @@ pub(crate) struct TableStats {
 
 /// A locked shard and the filter counters it writes to.
 ///
-/// A shard has slots (`cap > 0`) only once the filter is mapped (`grow` refuses before),
-/// so wherever a record exists `counters` points at `FILTER_LEN` counters.
-struct ShardView<'a> {
+/// A shard has slots (`cap > 0`) only once the filter is mapped (`grow` maps it before
+/// the first slots, or refuses), so wherever a record exists `counters` points at
+/// `FILTER_LEN` counters.
+struct ShardView<'a, const F: usize> {
     inner: &'a mut ShardInner,
     /// The mapped counters; null while the filter is not mapped (then `cap == 0`).
     counters: *const AtomicU8,
     limit: usize,
 }
 
-impl ShardView<'_> {
+impl<const F: usize> ShardView<'_, F> {
     #[inline(always)]
     fn mask(&self) -> usize {
         self.inner.cap - 1
@@ -595,7 +618,11 @@ impl ShardView<'_> {
     #[cold]
     fn grow(&mut self) -> bool {
         if self.counters.is_null() {
-            return false; // no slots before the filter exists (see `ShardView`)
+            // No slots before the filter exists (see `ShardView`).
+            self.counters = FILTERS[F].map();
+            if self.counters.is_null() {
+                return false;
+            }
         }
         let new_cap = if self.inner.cap == 0 {
             INITIAL_CAPACITY
