@@ -588,25 +588,65 @@ fn register_exit_handler() {
     });
 }
 
-/// Counts the threads of this process other than the caller (Linux: `/proc`).
+/// Counts the threads of this process other than the caller (Linux: `/proc`). Allocates
+/// nothing (a buffer on the stack, raw `open`/`read`), so it can be taken right beside the
+/// snapshot it goes with, without waiting on the allocator.
 fn other_threads() -> Option<usize> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("Threads:"))?;
-    let n: usize = line["Threads:".len()..].trim().parse().ok()?;
-    Some(n.saturating_sub(1))
+    let mut buf = [0u8; 8192];
+    // SAFETY: the path is a NUL-terminated string; open has no other preconditions.
+    let fd = unsafe {
+        libc::open(
+            c"/proc/self/status".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    let mut len = 0;
+    while len < buf.len() {
+        let rest = &mut buf[len..];
+        // SAFETY: `rest` is a live buffer of `rest.len()` bytes; `fd` is open.
+        let n = unsafe { libc::read(fd, rest.as_mut_ptr().cast(), rest.len()) };
+        if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+            continue;
+        }
+        if n <= 0 {
+            break;
+        }
+        len += n as usize;
+    }
+    // SAFETY: `fd` was opened above and is closed once.
+    unsafe { libc::close(fd) };
+    let text = &buf[..len];
+    let key = b"\nThreads:";
+    let at = text.windows(key.len()).position(|w| w == key)? + key.len();
+    let digits = text[at..]
+        .iter()
+        .skip_while(|b| **b == b' ' || **b == b'\t');
+    let mut n: usize = 0;
+    let mut any = false;
+    for &b in digits.take_while(|b| b.is_ascii_digit()) {
+        n = n.checked_mul(10)?.checked_add(usize::from(b - b'0'))?;
+        any = true;
+    }
+    any.then(|| n.saturating_sub(1))
 }
 
 /// Makes the exit report; returns the code to exit with, if the status must change.
 fn exit_report(status: Option<i32>) -> Option<i32> {
     let cfg = config().clone()?;
     let target = cfg.target.clone()?;
+    // Threads counted on both sides of the snapshot: one that ends while it is taken still
+    // ran when its blocks were counted.
+    let threads_before = other_threads();
     let mut report = LeakReport::capture_with(|r| {
         r.set_verdict(cfg.verdict, true, cfg.show_all);
         r.set_filters(cfg.min_age, cfg.ignore.iter().cloned());
     });
-
     if !report.is_empty() {
-        if let Some(n) = other_threads().filter(|&n| n > 0) {
+        let threads = threads_before.into_iter().chain(other_threads()).max();
+        if let Some(n) = threads.filter(|&n| n > 0) {
             report.add_note(format!(
                 "{n} other thread{} still running at exit: blocks they hold, and the bookkeeping of \
                  threads spawned inside a scope, stay live until the threads end and are joined: join \

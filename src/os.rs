@@ -31,3 +31,21 @@ pub(crate) unsafe fn unmap(ptr: *mut u8, bytes: usize) {
     // SAFETY: the caller promises this is a whole live mapping of ours that nobody uses again.
     unsafe { libc::munmap(ptr.cast(), bytes) };
 }
+
+/// Writes `bytes` to stderr with `write(2)`: no allocation, no lock, so the allocator
+/// path may call it (a closed or failing stderr loses the text).
+pub(crate) fn write_stderr(mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        // SAFETY: `bytes` is a live buffer of `bytes.len()` bytes; write has no other
+        // preconditions (a closed fd 2 makes it fail).
+        let n = unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
+        if n <= 0 {
+            // `last_os_error` reads errno into a code: no allocation.
+            if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return;
+        }
+        bytes = &bytes[n as usize..];
+    }
+}

@@ -439,7 +439,7 @@ impl LeakReport {
                 }
             })
             .collect();
-        LeakReport {
+        let mut r = LeakReport {
             pid: std::process::id(),
             exe: std::env::current_exe()
                 .ok()
@@ -460,7 +460,12 @@ impl LeakReport {
             allocator_installed: crate::is_installed(),
             backtraces: crate::exit::backtrace_setting(crate::backtraces()),
             notes: Vec::new(),
+        };
+        let lost = crate::stats().dropped_resources;
+        if lost > 0 {
+            r.add_note(format!("{lost} resource(s) could not be created (no memory for the resource registry): the scopes, tasks and track calls behind them tagged nothing, so their blocks are missing from these counts"));
         }
+        r
     }
 
     /// Lists only resources older than `age` (the others are counted as "younger").

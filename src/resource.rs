@@ -382,6 +382,8 @@ struct Registry {
     /// Scan for dead slots when `metas.len()` reaches this and the free list is empty.
     next_scan: usize,
     next_seq: u64,
+    /// Resources that could not be created (no id and no memory for one) since start-up.
+    not_created: u64,
 }
 
 /// The registry lock yields the CPU while it waits: it is held for a whole `live()` scan
@@ -396,6 +398,7 @@ static REGISTRY: RegistryMutex<Registry> = RegistryMutex::new(Registry {
     free: Vec::new(),
     next_scan: 1024,
     next_seq: 0,
+    not_created: 0,
 });
 
 /// The registry lock, taken with the reentrancy guard set (the registry allocates).
@@ -446,6 +449,11 @@ impl Registry {
     fn reclaim(&mut self) {
         for (id, meta) in self.metas.iter_mut().enumerate() {
             if meta.is_some() {
+                // Room first: a slot marked reclaimed must reach the free list. Without
+                // memory for it the slot stays dead, for a later scan.
+                if self.free.try_reserve(1).is_err() {
+                    break;
+                }
                 let h = hot(id as u32);
                 if h.life.reclaim() {
                     *meta = None;
@@ -467,6 +475,9 @@ impl Registry {
         1
     }
 
+    /// An id for a new resource: a free one, a new slot, or (when a new slot cannot be
+    /// had: no memory for it, or every id taken) a dead slot reclaimed now. `None` when
+    /// none of these works; counted in `not_created`.
     fn new_id(&mut self) -> Option<u32> {
         if self.free.is_empty() && self.metas.len() >= self.next_scan {
             self.reclaim();
@@ -474,9 +485,22 @@ impl Registry {
         if let Some(id) = self.free.pop() {
             return Some(id);
         }
+        if let Some(id) = self.new_slot() {
+            return Some(id);
+        }
+        self.reclaim();
+        let id = self.free.pop();
+        if id.is_none() {
+            self.not_created += 1;
+        }
+        id
+    }
+
+    /// Appends a slot, mapping its chunk of hot slots if it is the chunk's first; `None`
+    /// when every id is taken or memory for the slot cannot be had.
+    fn new_slot(&mut self) -> Option<u32> {
         if self.metas.len() >= MAX_RESOURCES {
-            self.reclaim();
-            return self.free.pop();
+            return None;
         }
         let id = self.metas.len();
         let chunk = &CHUNK_PTRS[id >> CHUNK_BITS];
@@ -487,6 +511,7 @@ impl Registry {
             }
             chunk.store(p.cast(), Ordering::Release);
         }
+        self.metas.try_reserve(1).ok()?;
         self.metas.push(None);
         Some(id as u32)
     }
@@ -654,6 +679,13 @@ struct Found {
 pub(crate) fn resource_slots() -> usize {
     let l = lock_registry();
     l.reg.metas.len() - l.reg.free.len()
+}
+
+/// Resources that could not be created since start-up: no free id, no memory for a new
+/// slot, and no dead slot to reclaim. The scopes, tasks and `track` calls that asked for
+/// them tagged nothing.
+pub(crate) fn resources_not_created() -> u64 {
+    lock_registry().reg.not_created
 }
 
 /// Takes the registry lock for `fork` (released by [`force_unlock_registry`]).

@@ -11,8 +11,14 @@
 //! filter bucket belongs to exactly one shard and is only written under that shard's lock,
 //! so a plain load and store keep it exact. `dealloc` reads one counter: zero means "this
 //! block has no record" and the free goes straight to the inner allocator.
+//!
+//! The counters (8 MiB per table) are mapped from the OS when the table takes its first
+//! record, not reserved at start-up: a process that tags nothing spends no address space
+//! on them, and its frees test one null pointer. When the OS refuses the mapping, the table takes no records for the rest of the process
+//! (each is counted as dropped) and says so once on stderr: the program runs on,
+//! untracked.
 
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
 /// log2 of the number of shards.
 const SHARD_BITS: u32 = 6;
@@ -21,11 +27,14 @@ pub(crate) const SHARDS: usize = 1 << SHARD_BITS;
 /// log2 of the number of filter counters: one per 16-byte granule of a 128 MiB window of
 /// the address space, so blocks closer than 128 MiB never share a counter, and a heap
 /// with many tagged blocks does not send the frees of untagged ones to the shard locks.
-/// The counters are bytes: 8 MiB of zeroed static memory per table, of which only the
-/// pages that tagged blocks map to are ever touched. A counter that would pass 255 (255
-/// live records 128 MiB apart in one granule position) refuses the record, counted as
-/// dropped like any record the table cannot take.
+/// The counters are bytes: 8 MiB of zeroed memory per table, mapped on the table's first
+/// record, of which only the pages that tagged blocks map to are ever touched. A counter
+/// that would pass 255 (255 live records 128 MiB apart in one granule position) refuses
+/// the record, counted as dropped like any record the table cannot take.
 const FILTER_BITS: u32 = 23;
+/// Number of filter counters (bytes of a table's filter).
+const FILTER_LEN: usize = 1 << FILTER_BITS;
+const FILTER_MASK: usize = FILTER_LEN - 1;
 /// The shard is picked by address bits `SHARD_SHIFT..SHARD_SHIFT + SHARD_BITS` (16 KiB
 /// runs of the heap go to one shard), bits that are part of the filter index, so that
 /// every filter counter belongs to exactly one shard.
@@ -56,7 +65,7 @@ fn hash(addr: usize) -> u64 {
 /// share buckets, which the counters allow.
 #[inline(always)]
 fn filter_of(addr: usize) -> usize {
-    (addr >> 4) & ((1 << FILTER_BITS) - 1)
+    (addr >> 4) & FILTER_MASK
 }
 
 /// The shard of an address: bits of its filter bucket, so that every bucket belongs to
@@ -90,15 +99,90 @@ struct Shard {
     inner: spin::Mutex<ShardInner>,
 }
 
-/// A table's filter: in a static of its own, all zeros, so it costs no space in the
-/// binary (`.bss`) and no memory until a counter is written.
-type Filter = [AtomicU8; 1 << FILTER_BITS];
-
 /// Number of record tables (each has a filter of its own, picked by its `F`).
 pub(crate) const TABLES: usize = 2;
 
-static FILTERS: [Filter; TABLES] =
-    [const { [const { AtomicU8::new(0) }; 1 << FILTER_BITS] }; TABLES];
+/// Where a table's filter counters are: null until the table's first record, then the
+/// mapping of `FILTER_LEN` counters (set once, never unmapped). No record exists while it
+/// is null, so a null filter answers "no record" for every address. The counters are
+/// mapped by the first shard that needs slots (`ShardView::grow`), under its lock.
+#[repr(align(64))]
+struct FilterRef {
+    base: AtomicPtr<AtomicU8>,
+    /// Set when the OS refused the counters: the table takes no records.
+    failed: AtomicBool,
+    /// Set once the refusal has been reported.
+    warned: AtomicBool,
+    /// The line written on stderr after a refusal: what the table loses.
+    warning: &'static str,
+}
+
+static FILTERS: [FilterRef; TABLES] = [
+    FilterRef::new(
+        "leaktracker: cannot map 8 MiB for the record filter (out of memory or address \
+         space?): tagged blocks are not tracked; the program runs on untracked\n",
+    ),
+    FilterRef::new(
+        "leaktracker: cannot map 8 MiB for the backtrace filter (out of memory or address \
+         space?): allocation stacks are not recorded\n",
+    ),
+];
+
+impl FilterRef {
+    const fn new(warning: &'static str) -> FilterRef {
+        FilterRef {
+            base: AtomicPtr::new(std::ptr::null_mut()),
+            failed: AtomicBool::new(false),
+            warned: AtomicBool::new(false),
+            warning,
+        }
+    }
+
+    /// The counters, mapped now if they are not yet; null when the OS refuses them (now
+    /// or earlier: one refusal is final, so a full address space is not asked again on
+    /// every tagged allocation). Never allocates, takes no lock.
+    #[cold]
+    #[inline(never)]
+    fn map(&self) -> *const AtomicU8 {
+        let cur = self.base.load(Ordering::Acquire);
+        if !cur.is_null() || self.failed.load(Ordering::Relaxed) {
+            return cur;
+        }
+        let p = crate::os::map_zeroed(FILTER_LEN).cast::<AtomicU8>();
+        if p.is_null() {
+            self.failed.store(true, Ordering::Relaxed);
+            // Another shard may have mapped it meanwhile.
+            return self.base.load(Ordering::Acquire);
+        }
+        match self.base.compare_exchange(
+            std::ptr::null_mut(),
+            p,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => p,
+            Err(theirs) => {
+                // Another shard mapped it first.
+                // SAFETY: `p` is our own mapping of `FILTER_LEN` bytes, never published.
+                unsafe { crate::os::unmap(p.cast(), FILTER_LEN) };
+                theirs
+            }
+        }
+    }
+
+    /// After a refused record: the first time the counters were refused, says so on
+    /// stderr (one line, no allocation). Called with no lock held.
+    #[cold]
+    #[inline(never)]
+    fn refused(&self) {
+        if self.failed.load(Ordering::Relaxed)
+            && self.base.load(Ordering::Relaxed).is_null()
+            && !self.warned.swap(true, Ordering::Relaxed)
+        {
+            crate::os::write_stderr(self.warning.as_bytes());
+        }
+    }
+}
 
 /// The table: shards and the per-shard record cap; its filter is `FILTERS[F]`.
 pub(crate) struct RecordTable<const F: usize> {
@@ -126,15 +210,23 @@ impl<const F: usize> RecordTable<F> {
         }
     }
 
+    /// The mapped counters, or null while the filter is not mapped.
     #[inline(always)]
-    fn filter() -> &'static Filter {
-        &FILTERS[F]
+    fn counters() -> *const AtomicU8 {
+        FILTERS[F].base.load(Ordering::Acquire)
     }
 
-    /// `false` when `addr` certainly has no record: one atomic load, no lock.
+    /// `false` when `addr` certainly has no record: no lock; a null test while the table
+    /// never had a record, else one atomic load of a counter.
     #[inline(always)]
     pub(crate) fn maybe_contains(&self, addr: usize) -> bool {
-        Self::filter()[filter_of(addr)].load(Ordering::Acquire) != 0
+        let base = Self::counters();
+        if base.is_null() {
+            return false;
+        }
+        // SAFETY: a non-null `base` is the mapping of `FILTER_LEN` counters, never
+        // unmapped, and `filter_of` is below `FILTER_LEN`.
+        unsafe { (*base.add(filter_of(addr))).load(Ordering::Acquire) != 0 }
     }
 
     /// Caps the number of records (spread evenly over the shards); `None` lifts the cap.
@@ -149,11 +241,11 @@ impl<const F: usize> RecordTable<F> {
 
     /// Runs `f` on the shard of `addr`, under its lock.
     #[inline(always)]
-    fn with_shard<R>(&self, addr: usize, f: impl FnOnce(&mut ShardView<'_>) -> R) -> R {
+    fn with_shard<R>(&self, addr: usize, f: impl FnOnce(&mut ShardView<'_, F>) -> R) -> R {
         let mut inner = self.shards[shard_of(addr)].inner.lock();
         let mut view = ShardView {
             inner: &mut inner,
-            filter: Self::filter(),
+            counters: Self::counters(),
             limit: self.shard_limit.load(Ordering::Relaxed),
         };
         f(&mut view)
@@ -169,8 +261,14 @@ impl<const F: usize> RecordTable<F> {
         addr: usize,
         value: impl FnOnce(Option<u64>) -> u64,
     ) -> Result<(), Full> {
-        self.with_shard(addr, |s| s.upsert(addr, hash(addr), |old| Some(value(old))))
-            .map(|_| ())
+        let r = self.with_shard(addr, |s| s.upsert(addr, hash(addr), |old| Some(value(old))));
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                FILTERS[F].refused();
+                Err(e)
+            }
+        }
     }
 
     /// As [`upsert`](Self::upsert), but `value(old)` may also decide that `addr` has no
@@ -182,7 +280,11 @@ impl<const F: usize> RecordTable<F> {
         addr: usize,
         value: impl FnOnce(Option<u64>) -> Option<u64>,
     ) -> Result<bool, Full> {
-        self.with_shard(addr, |s| s.upsert(addr, hash(addr), value))
+        let r = self.with_shard(addr, |s| s.upsert(addr, hash(addr), value));
+        if r.is_err() {
+            FILTERS[F].refused();
+        }
+        r
     }
 
     /// Removes a record and returns its value. `on_remove(val)` runs under the lock.
@@ -226,9 +328,9 @@ impl<const F: usize> RecordTable<F> {
     pub(crate) fn retain_not(&self, mut remove: impl FnMut(usize, u64) -> bool) {
         for shard in &self.shards {
             let mut inner = shard.inner.lock();
-            let mut view = ShardView {
+            let mut view = ShardView::<F> {
                 inner: &mut inner,
-                filter: Self::filter(),
+                counters: Self::counters(),
                 limit: usize::MAX,
             };
             view.remove_where(&mut remove);
@@ -306,14 +408,19 @@ pub(crate) struct TableStats {
     pub(crate) table_bytes: usize,
 }
 
-/// A locked shard and the filter it writes to.
-struct ShardView<'a> {
+/// A locked shard and the filter counters it writes to.
+///
+/// A shard has slots (`cap > 0`) only once the filter is mapped (`grow` maps it before
+/// the first slots, or refuses), so wherever a record exists `counters` points at
+/// `FILTER_LEN` counters.
+struct ShardView<'a, const F: usize> {
     inner: &'a mut ShardInner,
-    filter: &'a Filter,
+    /// The mapped counters; null while the filter is not mapped (then `cap == 0`).
+    counters: *const AtomicU8,
     limit: usize,
 }
 
-impl ShardView<'_> {
+impl<const F: usize> ShardView<'_, F> {
     #[inline(always)]
     fn mask(&self) -> usize {
         self.inner.cap - 1
@@ -338,10 +445,19 @@ impl ShardView<'_> {
         unsafe { &mut *self.inner.slots.add(i) }
     }
 
+    /// The filter counter of `addr`. Only called where the shard has slots.
+    #[inline(always)]
+    fn counter(&self, addr: usize) -> &AtomicU8 {
+        debug_assert!(!self.counters.is_null() && self.inner.cap > 0);
+        // SAFETY: the shard has slots, so the filter is mapped (see `ShardView`): `counters`
+        // points at `FILTER_LEN` counters, never unmapped, and `filter_of` is below that.
+        unsafe { &*self.counters.add(filter_of(addr)) }
+    }
+
     #[inline(always)]
     fn filter_add(&self, addr: usize, delta: i8) {
         // Only written under this shard's lock: a load and a store stay exact.
-        let f = &self.filter[filter_of(addr)];
+        let f = self.counter(addr);
         let v = f.load(Ordering::Relaxed);
         f.store(v.wrapping_add_signed(delta), Ordering::Release);
     }
@@ -393,7 +509,7 @@ impl ShardView<'_> {
             }
             i = (i + 1) & mask;
         }
-        if self.filter[filter_of(addr)].load(Ordering::Relaxed) == u8::MAX {
+        if self.counter(addr).load(Ordering::Relaxed) == u8::MAX {
             // The counter cannot count another record.
             self.inner.dropped += 1;
             return Err(Full);
@@ -501,6 +617,13 @@ impl ShardView<'_> {
     /// Doubles the capacity (or maps the first slots). `false` when the OS refuses memory.
     #[cold]
     fn grow(&mut self) -> bool {
+        if self.counters.is_null() {
+            // No slots before the filter exists (see `ShardView`).
+            self.counters = FILTERS[F].map();
+            if self.counters.is_null() {
+                return false;
+            }
+        }
         let new_cap = if self.inner.cap == 0 {
             INITIAL_CAPACITY
         } else {

@@ -244,6 +244,9 @@ pub struct Stats {
     pub table_bytes: usize,
     /// Resource slots in use (live, or dead and not yet reclaimed).
     pub resources: usize,
+    /// Resources that could not be created since start-up (no memory for their slot, dead
+    /// slots reclaimed first): the scopes, tasks and `track` calls behind them tagged nothing.
+    pub dropped_resources: u64,
     /// Distinct allocation stacks stored (with backtraces on).
     pub stacks: usize,
     /// Memory of the stack table (stacks, their index, and the block-to-stack records).
@@ -259,6 +262,7 @@ pub fn stats() -> Stats {
         dropped_records: t.dropped,
         table_bytes: t.table_bytes,
         resources: resource::resource_slots(),
+        dropped_resources: resource::resources_not_created(),
         stacks,
         stack_bytes: arena_bytes + stack::BLOCK_STACKS.stats().table_bytes,
     }
