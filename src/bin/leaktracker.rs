@@ -15,6 +15,7 @@ mod gate;
 #[path = "leaktracker/reports.rs"]
 mod reports;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 const USAGE: &str = "\
@@ -50,17 +51,27 @@ fn main() -> ExitCode {
         "show" => reports::show(rest),
         "diff" => reports::diff(rest),
         "flamegraph" => reports::flamegraph(rest),
-        "-h" | "--help" | "help" => {
-            print!("{USAGE}");
-            Ok(0)
-        }
+        "-h" | "--help" | "help" => emit(USAGE.as_bytes()).map(|()| 0),
         other => Err(format!("unknown command `{other}`\n{USAGE}")),
     };
     match result {
         Ok(code) => ExitCode::from(code),
         Err(msg) => {
-            eprintln!("leaktracker: {msg}");
+            // Nothing more to do if stderr is gone too.
+            let _ = writeln!(std::io::stderr(), "leaktracker: {msg}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Writes `bytes` to stdout. A closed pipe (`leaktracker show R | head`) is not an error:
+/// the reader has what it wanted, so the output stops there, quietly, and the command
+/// ends with its usual status. Other write errors (a full disk) are.
+pub(crate) fn emit(bytes: &[u8]) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(format!("writing the output: {e}")),
     }
 }
