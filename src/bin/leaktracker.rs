@@ -1,7 +1,7 @@
 //! The `leaktracker` command-line tool.
 //!
 //! ```text
-//! leaktracker gate [--min-age D] [--ignore P]... [--report-dir DIR] -- COMMAND...
+//! leaktracker gate [--min-age D] [--ignore P]... [--report-dir DIR] [--wait D] -- COMMAND...
 //! leaktracker show REPORT.json
 //! leaktracker diff BASE.json NEW.json
 //! ```
@@ -20,14 +20,17 @@ use std::process::ExitCode;
 
 const USAGE: &str = "\
 usage:
-  leaktracker gate [--min-age D] [--ignore P]... [--report-dir DIR] -- COMMAND...
-      Runs COMMAND with LEAKTRACKER_REPORT=<DIR>/leaks-%p.json in its environment (and
-      its children's), then prints one summary of every process's leaks. Fails if a
-      process leaked or COMMAND failed.
+  leaktracker gate [--min-age D] [--ignore P]... [--report-dir DIR] [--wait D] -- COMMAND...
+      Runs COMMAND with LEAKTRACKER_REPORT=<DIR>/leaks-<RUN>-%p.json in its environment
+      (and its children's; RUN is unique to this run, and only its reports count), waits
+      for the processes COMMAND left running, then prints one summary of every process's
+      leaks. Fails if a process leaked or COMMAND failed.
         --min-age D       only resources older than D count (0, 250ms, 5s, 2m, 1h)
         --ignore P        allow-list pattern `kind:GLOB` or `name:GLOB` (repeatable)
         --report-dir DIR  keep the per-process JSON reports in DIR (default: a
                           temporary directory, removed afterwards)
+        --wait D          wait at most D after COMMAND returns for the processes it
+                          started that still run (default 10s; 0: do not wait)
   leaktracker show REPORT.json
       Prints a JSON report (a file, or a directory of them) as text.
   leaktracker diff BASE.json NEW.json

@@ -30,7 +30,7 @@ pub(crate) fn load(path: &Path) -> Result<Vec<LeakReport>, String> {
     }
 }
 
-fn load_file(path: &Path) -> Result<LeakReport, String> {
+pub(crate) fn load_file(path: &Path) -> Result<LeakReport, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     check_version(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     LeakReport::from_json(&text)
@@ -40,7 +40,7 @@ fn load_file(path: &Path) -> Result<LeakReport, String> {
 /// Refuses a report whose schema version this tool does not know: versions 1 to
 /// `JSON_VERSION` are read (each adds fields only), a newer or a nonsensical one is not.
 /// Text that is not a JSON object with a `"version"` is left to `from_json` to refuse.
-pub(crate) fn check_version(text: &str) -> Result<(), String> {
+fn check_version(text: &str) -> Result<(), String> {
     #[derive(serde::Deserialize)]
     struct Head {
         version: serde_json::Value,
