@@ -22,10 +22,12 @@ fn main() {
         .unwrap();
     let err = text(&o).1;
     assert_eq!(o.status.code(), Some(1), "{err}");
+    // The subshell, and its `sleep` once it has started it.
     assert!(
-        err.contains("leaktracker gate: the command returned; waiting up to 10.0s (--wait) for 1 process: pid "),
+        err.contains("leaktracker gate: the command returned; waiting up to 10.0s (--wait) for "),
         "{err}"
     );
+    assert!(err.contains(" (sh -c (sleep 0.5; "), "{err}");
     assert!(err.contains("leaktracker gate: waited "), "{err}");
     assert!(err.contains("1 process reported, 1 leaked\n"), "{err}");
     assert!(err.contains("connection-1"), "{err}");
@@ -49,7 +51,7 @@ fn main() {
         "{err}"
     );
     assert!(err.contains(" (--wait): "), "{err}");
-    assert!(err.contains("(sleep 3)"), "{err}");
+    assert!(err.contains(" (sh -c (sleep 3; "), "{err}");
     assert!(
         err.contains("still running; reports they write later are not counted\n"),
         "{err}"
