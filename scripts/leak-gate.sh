@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The leaktracker CI gate, for projects that do not install the `leaktracker` tool.
 #
-#   scripts/leak-gate.sh [--min-age D] [--ignore P]... [--report-dir DIR] -- COMMAND...
+#   scripts/leak-gate.sh [--min-age D] [--ignore P]... [--report-dir DIR] [--wait D] -- COMMAND...
 #   scripts/leak-gate.sh -- cargo test
 #
-# Runs COMMAND with per-process JSON exit reports (LEAKTRACKER_REPORT=<dir>/leaks-%p.json),
-# prints one summary of every process's leaks and fails if a process leaked or COMMAND
-# failed: it is `leaktracker gate`, and it takes the same arguments.
+# Runs COMMAND with per-process JSON exit reports (LEAKTRACKER_REPORT=<dir>/leaks-<run>-%p.json,
+# only this run's count), waits (up to --wait, default 10s) for the processes COMMAND left
+# running, prints one summary of every process's leaks and fails if a process leaked or
+# COMMAND failed: it is `leaktracker gate`, and it takes the same arguments.
 #
 # Which tool it runs, first found:
 #   1. $LEAKTRACKER_BIN, if set;

@@ -1,6 +1,6 @@
-//! Per-thread state: the current tag and the reentrancy guard.
+//! Per-thread state: the current tag, the tagging context and the reentrancy guard.
 //!
-//! Everything lives in one `u64` in a const-initialised thread-local `Cell`. Such a
+//! The allocator's part lives in one `u64` in a const-initialised thread-local `Cell`. Such a
 //! thread-local has no destructor and needs no lazy registration, so reading it never
 //! allocates and still works while the thread's TLS destructors run. The allocator's
 //! untagged fast path is one read of this word and one compare with zero.
@@ -18,6 +18,10 @@ pub(crate) const PROBE_SEEN: u64 = 1 << 34;
 
 thread_local! {
     static STATE: Cell<u64> = const { Cell::new(0) };
+    /// The tagging context the thread runs in: 0 is the thread's own; while an
+    /// instrumented future is polled (or dropped), that future's context id. A scope guard
+    /// belongs to the context it was opened in. Never read by the allocator.
+    static CONTEXT: Cell<u32> = const { Cell::new(0) };
 }
 
 /// The calling thread's state word.
@@ -47,6 +51,19 @@ pub(crate) fn swap_tag(tag: Option<u32>) -> Option<u32> {
     let enc = tag.map_or(0, |t| u64::from(t) + 1);
     set_state((st & !TAG_MASK) | enc);
     tag_of(st)
+}
+
+/// The tagging context the thread runs in (0: its own, else an instrumented future's).
+#[inline]
+pub(crate) fn context() -> u32 {
+    CONTEXT.with(Cell::get)
+}
+
+/// Makes `tag` the current tag and `ctx` the current context; returns the previous ones.
+#[inline]
+pub(crate) fn switch_context(tag: Option<u32>, ctx: u32) -> (Option<u32>, u32) {
+    let prev_ctx = CONTEXT.with(|c| c.replace(ctx));
+    (swap_tag(tag), prev_ctx)
 }
 
 /// Marks the allocator as seen by the probe (called from the allocator path).

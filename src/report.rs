@@ -336,6 +336,8 @@ pub struct PatternMatch {
 pub struct LeakReport {
     pid: u32,
     exe: Option<String>,
+    /// The process's command-line arguments (the program first), when known.
+    args: Vec<String>,
     min_age: Duration,
     patterns: Vec<AllowPattern>,
     /// Every captured resource as captured, oldest first, for the verdict to judge; `None`
@@ -444,6 +446,9 @@ impl LeakReport {
             exe: std::env::current_exe()
                 .ok()
                 .map(|p| p.to_string_lossy().into_owned()),
+            args: std::env::args_os()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
             min_age: Duration::ZERO,
             patterns: Vec::new(),
             leaks: Vec::new(),
@@ -669,6 +674,12 @@ impl LeakReport {
         self.exe.as_deref()
     }
 
+    /// The command-line arguments of that process, the program first (empty when not
+    /// known, as in reports of older versions).
+    pub fn args(&self) -> &[String] {
+        &self.args
+    }
+
     /// Whether a `TrackingAllocator` was the global allocator of that process.
     pub fn allocator_installed(&self) -> bool {
         self.allocator_installed
@@ -687,6 +698,7 @@ impl LeakReport {
             version: JSON_VERSION,
             pid: self.pid,
             exe: self.exe.clone(),
+            args: self.args.clone(),
             min_age_ms: millis(self.min_age),
             totals: self.totals(),
             leaks: self
@@ -774,6 +786,7 @@ impl LeakReport {
         Ok(LeakReport {
             pid: j.pid,
             exe: j.exe,
+            args: j.args,
             min_age: Duration::from_millis(j.min_age_ms),
             patterns: Vec::new(),
             candidates: None,
@@ -1150,6 +1163,8 @@ struct JsonReport {
     pid: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     exe: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    args: Vec<String>,
     min_age_ms: u64,
     totals: Totals,
     leaks: Vec<JsonLeak>,

@@ -8,6 +8,7 @@ use std::ffi::CString;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::rc::Rc;
@@ -313,6 +314,8 @@ const GLOBAL_ID: u64 = 1;
 /// 64-bit: ids are never reused, however many trackers a program makes.
 static NEXT_TRACKER_ID: AtomicU64 = AtomicU64::new(GLOBAL_ID + 1);
 static SCOPE_COUNTER: AtomicU64 = AtomicU64::new(1);
+/// Context ids of instrumented futures (0 is every thread's own context).
+static NEXT_CONTEXT: AtomicU32 = AtomicU32::new(1);
 static GLOBAL: LeakTracker = LeakTracker {
     id: AtomicU64::new(GLOBAL_ID),
     capture: AtomicU32::new(stack::CAPTURE_INHERIT),
@@ -554,6 +557,11 @@ impl LeakTracker {
 
     /// Wraps `fut` so that everything it allocates while it is polled, on whatever thread
     /// polls it, is tagged as one resource created now.
+    ///
+    /// A [`scope`](Self::scope) opened inside the future may be held across `.await`s: it
+    /// goes on tagging when the future is polled again and, when dropped, gives the future
+    /// its task tag back. Between polls the polling thread has its own tag; dropping a
+    /// pending future leaves none of its tags behind.
     pub fn instrument<F: Future>(
         &self,
         fut: F,
@@ -569,7 +577,16 @@ impl LeakTracker {
             }
             self.new_resource(name, kind.into(), Origin::Task, Timestamp::now())
         };
-        Instrumented { inner: fut, res }
+        let mut ctx = NEXT_CONTEXT.fetch_add(1, Ordering::Relaxed);
+        if ctx == 0 {
+            // Wrapped around: 0 is the threads' own context.
+            ctx = NEXT_CONTEXT.fetch_add(1, Ordering::Relaxed);
+        }
+        Instrumented {
+            inner: ManuallyDrop::new(fut),
+            cur: res,
+            ctx,
+        }
     }
 
     /// This tracker's resources that still hold at least one live tagged block, oldest
@@ -630,8 +647,15 @@ pub fn untrack_resource<T: Trackable + ?Sized>(obj: &T) -> bool {
 /// previous tag's hold to this guard, and dropping the guard releases the current tag's
 /// hold and gives the saved one back. So every tag a thread can hold keeps its resource
 /// alive, whatever order guards drop in.
+///
+/// A guard belongs to the tagging context it was opened in: the thread's own, or the
+/// instrumented future being polled (see [`Instrumented`]). Dropped in that context, it
+/// restores the tag it replaced there. Dropped anywhere else (a guard that a future
+/// returned, or one moved into a future), the tag it replaced belongs to a context that is
+/// not running: it changes nothing of the running one and only gives up its hold.
 struct TagGuard {
     prev: Option<u32>,
+    ctx: u32,
 }
 
 impl TagGuard {
@@ -639,14 +663,20 @@ impl TagGuard {
     fn install(res: Option<u32>) -> TagGuard {
         TagGuard {
             prev: guard::swap_tag(res),
+            ctx: guard::context(),
         }
     }
 }
 
 impl Drop for TagGuard {
     fn drop(&mut self) {
-        if let Some(cur) = guard::swap_tag(self.prev) {
-            hot(cur).release_hold();
+        let released = if guard::context() == self.ctx {
+            guard::swap_tag(self.prev)
+        } else {
+            self.prev
+        };
+        if let Some(r) = released {
+            hot(r).release_hold();
         }
     }
 }
@@ -678,15 +708,57 @@ impl fmt::Debug for ScopeGuard<'_> {
 }
 
 /// A future whose allocations are tagged while it is polled: see [`LeakTracker::instrument`].
+///
+/// The future is a tagging context of its own. Each poll (and its drop) makes the future's
+/// current tag the thread's, and takes it back when it returns (or unwinds), giving the
+/// thread its previous tag again. The future's current tag is its task resource, or a scope
+/// opened inside it that is still open: a [`ScopeGuard`] held across an `.await` goes on
+/// tagging on the next poll and, when dropped, restores the task's tag; a pending future
+/// that is dropped drops its scopes in its own context, so no tag of it stays on the
+/// dropping thread.
 #[must_use = "futures do nothing unless polled"]
 pub struct Instrumented<F> {
-    inner: F,
-    res: Option<u32>,
+    /// Dropped in `Drop`, inside the future's context.
+    inner: ManuallyDrop<F>,
+    /// The future's current tag (its task resource, or a scope opened in it) between
+    /// polls. Owns one hold on that resource.
+    cur: Option<u32>,
+    /// The future's context id.
+    ctx: u32,
+}
+
+/// The thread's tag and context while an [`Instrumented`] is polled or dropped: put back
+/// when it goes (also while unwinding), after taking the future's current tag back into
+/// `cur`.
+struct ContextFrame<'a> {
+    cur: &'a mut Option<u32>,
+    outer: (Option<u32>, u32),
+}
+
+impl<'a> ContextFrame<'a> {
+    fn enter(cur: &'a mut Option<u32>, ctx: u32) -> ContextFrame<'a> {
+        // The hold of `*cur` moves to the thread's tag, the thread's hold to `outer`.
+        let outer = guard::switch_context(*cur, ctx);
+        ContextFrame { cur, outer }
+    }
+}
+
+impl Drop for ContextFrame<'_> {
+    fn drop(&mut self) {
+        *self.cur = guard::switch_context(self.outer.0, self.outer.1).0;
+    }
 }
 
 impl<F> Drop for Instrumented<F> {
     fn drop(&mut self) {
-        if let Some(r) = self.res {
+        let Instrumented { inner, cur, ctx } = self;
+        {
+            let _frame = ContextFrame::enter(cur, *ctx);
+            // SAFETY: `inner` is dropped here, once, in place (as pinning requires), and
+            // never used again: this is `Instrumented`'s drop.
+            unsafe { ManuallyDrop::drop(inner) };
+        }
+        if let Some(r) = self.cur.take() {
             hot(r).release_hold();
         }
     }
@@ -695,7 +767,7 @@ impl<F> Drop for Instrumented<F> {
 impl<F: fmt::Debug> fmt::Debug for Instrumented<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Instrumented")
-            .field("inner", &self.inner)
+            .field("inner", &*self.inner)
             .finish()
     }
 }
@@ -705,13 +777,11 @@ impl<F: Future> Future for Instrumented<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         // SAFETY: `inner` is structurally pinned: it is never moved out of `self`, and
-        // neither `Drop` nor anything else here moves it; `res` is a plain `Copy` field.
+        // neither `Drop` (which drops it in place) nor anything else here moves it; `cur`
+        // and `ctx` are plain `Copy` fields, not pinned.
         let this = unsafe { self.get_unchecked_mut() };
-        if let Some(r) = this.res {
-            hot(r).acquire_hold(); // handed to the thread's tag, released by the guard
-        }
-        let _tag = TagGuard::install(this.res);
+        let _frame = ContextFrame::enter(&mut this.cur, this.ctx);
         // SAFETY: see above: `inner` stays pinned where it is.
-        unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx)
+        unsafe { Pin::new_unchecked(&mut *this.inner) }.poll(cx)
     }
 }

@@ -42,6 +42,7 @@ fn main() {
             "allocator_installed",
             "allow_list",
             "allowed",
+            "args",
             "backtraces",
             "dropped_records",
             "exe",
@@ -61,6 +62,10 @@ fn main() {
     assert_eq!(j["version"], 1);
     assert_eq!(j["pid"], pid);
     assert_eq!(j["exe"], exe.to_str().unwrap());
+    assert_eq!(
+        j["args"],
+        serde_json::json!([exe.to_str().unwrap(), "cache"])
+    );
     assert_eq!(j["min_age_ms"], 0);
     assert_eq!(
         j["totals"],

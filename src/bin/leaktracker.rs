@@ -1,7 +1,7 @@
 //! The `leaktracker` command-line tool.
 //!
 //! ```text
-//! leaktracker gate [--min-age D] [--ignore P]... [--report-dir DIR] -- COMMAND...
+//! leaktracker gate [--min-age D] [--ignore P]... [--report-dir DIR] [--wait D] -- COMMAND...
 //! leaktracker show REPORT.json
 //! leaktracker diff BASE.json NEW.json
 //! ```
@@ -15,18 +15,22 @@ mod gate;
 #[path = "leaktracker/reports.rs"]
 mod reports;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 const USAGE: &str = "\
 usage:
-  leaktracker gate [--min-age D] [--ignore P]... [--report-dir DIR] -- COMMAND...
-      Runs COMMAND with LEAKTRACKER_REPORT=<DIR>/leaks-%p.json in its environment (and
-      its children's), then prints one summary of every process's leaks. Fails if a
-      process leaked or COMMAND failed.
+  leaktracker gate [--min-age D] [--ignore P]... [--report-dir DIR] [--wait D] -- COMMAND...
+      Runs COMMAND with LEAKTRACKER_REPORT=<DIR>/leaks-<RUN>-%p.json in its environment
+      (and its children's; RUN is unique to this run, and only its reports count), waits
+      for the processes COMMAND left running, then prints one summary of every process's
+      leaks. Fails if a process leaked or COMMAND failed.
         --min-age D       only resources older than D count (0, 250ms, 5s, 2m, 1h)
         --ignore P        allow-list pattern `kind:GLOB` or `name:GLOB` (repeatable)
         --report-dir DIR  keep the per-process JSON reports in DIR (default: a
                           temporary directory, removed afterwards)
+        --wait D          wait at most D after COMMAND returns for the processes it
+                          started that still run (default 10s; 0: do not wait)
   leaktracker show REPORT.json
       Prints a JSON report (a file, or a directory of them) as text.
   leaktracker diff BASE.json NEW.json
@@ -50,17 +54,27 @@ fn main() -> ExitCode {
         "show" => reports::show(rest),
         "diff" => reports::diff(rest),
         "flamegraph" => reports::flamegraph(rest),
-        "-h" | "--help" | "help" => {
-            print!("{USAGE}");
-            Ok(0)
-        }
+        "-h" | "--help" | "help" => emit(USAGE.as_bytes()).map(|()| 0),
         other => Err(format!("unknown command `{other}`\n{USAGE}")),
     };
     match result {
         Ok(code) => ExitCode::from(code),
         Err(msg) => {
-            eprintln!("leaktracker: {msg}");
+            // Nothing more to do if stderr is gone too.
+            let _ = writeln!(std::io::stderr(), "leaktracker: {msg}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Writes `bytes` to stdout. A closed pipe (`leaktracker show R | head`) is not an error:
+/// the reader has what it wanted, so the output stops there, quietly, and the command
+/// ends with its usual status. Other write errors (a full disk) are.
+pub(crate) fn emit(bytes: &[u8]) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(format!("writing the output: {e}")),
     }
 }

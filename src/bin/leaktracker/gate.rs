@@ -1,17 +1,29 @@
 //! `gate`: run a command with per-process JSON exit reports, then sum them up.
+//!
+//! Every process of the run writes `<dir>/leaks-<run>-<pid>.json`, where `<run>` is unique
+//! to this gate run: only those files count. The command and everything it starts inherit
+//! the write end of a pipe; the gate waits (up to `--wait`) until the last holder is gone,
+//! so that a process still running when the command returns is counted too.
 
-use std::path::PathBuf;
+use std::io::Write as _;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use leaktracker::report::parse_age;
 use leaktracker::{AllowPattern, LeakReport};
 
-use crate::reports::load;
+use crate::reports::load_file;
+
+/// How long the gate waits by default for the processes the command left running.
+const DEFAULT_WAIT: Duration = Duration::from_secs(10);
 
 struct GateArgs {
     min_age: Option<String>,
     ignore: Vec<String>,
     report_dir: Option<PathBuf>,
+    wait: Duration,
     command: Vec<String>,
 }
 
@@ -20,6 +32,7 @@ fn parse(args: &[String]) -> Result<GateArgs, String> {
         min_age: None,
         ignore: Vec::new(),
         report_dir: None,
+        wait: DEFAULT_WAIT,
         command: Vec::new(),
     };
     let mut it = args.iter();
@@ -55,6 +68,12 @@ fn parse(args: &[String]) -> Result<GateArgs, String> {
                 g.ignore.push(v);
             }
             "--report-dir" => g.report_dir = Some(PathBuf::from(value("--report-dir")?)),
+            "--wait" => {
+                let v = value("--wait")?;
+                g.wait = parse_age(&v).ok_or_else(|| {
+                    format!("gate: --wait {v:?} is not a duration (0, 250ms, 5s, 2m, 1h)")
+                })?;
+            }
             other => {
                 return Err(format!(
                     "gate: unexpected {other:?} (options come before `--`, then the command)"
@@ -64,7 +83,7 @@ fn parse(args: &[String]) -> Result<GateArgs, String> {
     }
     if g.command.is_empty() {
         return Err(
-            "usage: leaktracker gate [--min-age D] [--ignore P]... [--report-dir DIR] -- COMMAND..."
+            "usage: leaktracker gate [--min-age D] [--ignore P]... [--report-dir DIR] [--wait D] -- COMMAND..."
                 .to_string(),
         );
     }
@@ -91,6 +110,14 @@ fn temp_dir() -> Result<PathBuf, String> {
     Err("gate: cannot create a temporary directory".to_string())
 }
 
+/// An id for this run's report file names: the gate's pid and the clock, in hex.
+fn run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{:x}{:08x}", std::process::id(), nanos as u32)
+}
+
 pub(crate) fn run(args: &[String]) -> Result<u8, String> {
     let g = parse(args)?;
     let (dir, temporary) = match &g.report_dir {
@@ -102,17 +129,18 @@ pub(crate) fn run(args: &[String]) -> Result<u8, String> {
         }
         None => (temp_dir()?, true),
     };
-    let result = run_in(&g, &dir);
+    let result = run_in(&g, &dir, &run_id());
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);
     }
     result
 }
 
-fn run_in(g: &GateArgs, dir: &std::path::Path) -> Result<u8, String> {
+fn run_in(g: &GateArgs, dir: &Path, run: &str) -> Result<u8, String> {
+    let prefix = format!("leaks-{run}-");
     let mut cmd = Command::new(&g.command[0]);
     cmd.args(&g.command[1..])
-        .env("LEAKTRACKER_REPORT", dir.join("leaks-%p.json"))
+        .env("LEAKTRACKER_REPORT", dir.join(format!("{prefix}%p.json")))
         // The gate decides from the reports; an exit code would stop `cargo test` early.
         .env_remove("LEAKTRACKER_EXIT_CODE");
     match &g.min_age {
@@ -124,11 +152,283 @@ fn run_in(g: &GateArgs, dir: &std::path::Path) -> Result<u8, String> {
     } else {
         cmd.env("LEAKTRACKER_IGNORE", g.ignore.join(","));
     }
-    let status = cmd
-        .status()
-        .map_err(|e| format!("gate: cannot run {:?}: {e}", g.command[0]))?;
-    let reports = load(dir)?;
-    Ok(summarize(&g.command, status, &reports))
+    let (alive, holder) = liveness_pipe()?;
+    let spawned = cmd.spawn();
+    // Only the command and what it starts hold the write end now.
+    drop(holder);
+    let mut child = spawned.map_err(|e| format!("gate: cannot run {:?}: {e}", g.command[0]))?;
+    let status = child
+        .wait()
+        .map_err(|e| format!("gate: waiting for {:?}: {e}", g.command[0]))?;
+    let mut out = String::new();
+    wait_for_descendants(&alive, g.wait, &mut out);
+    let (reports, others) = load_run(dir, &prefix, &mut out)?;
+    if !others.is_empty() {
+        let mut names: Vec<&str> = others.iter().take(3).map(String::as_str).collect();
+        let more = format!("{} more", others.len().saturating_sub(3));
+        if others.len() > 3 {
+            names.push(&more);
+        }
+        out.push_str(&format!(
+            "leaktracker gate: note: not counted, not of this run: {} in {} ({})\n",
+            plural(others.len(), "other .json file", "other .json files"),
+            dir.display(),
+            names.join(", ")
+        ));
+    }
+    Ok(summarize(&g.command, status, &reports, &out))
+}
+
+/// A pipe whose write end (the second) is inherited by the command and every process it
+/// starts: the read end sees end-of-file once they have all exited (or closed it).
+fn liveness_pipe() -> Result<(OwnedFd, OwnedFd), String> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is an array of two ints, as pipe requires.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        return Err(format!(
+            "gate: cannot create a pipe: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: pipe succeeded, so both are open descriptors that nothing else owns.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // The read end stays the gate's; the write end (without FD_CLOEXEC, as pipe made it) is
+    // inherited across exec. The gate has no other threads that could spawn meanwhile.
+    // SAFETY: `read` is an open descriptor; F_SETFD sets its descriptor flags only.
+    if unsafe { libc::fcntl(read.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) } != 0 {
+        return Err(format!(
+            "gate: cannot set up the pipe: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok((read, write))
+}
+
+/// True once every holder of the pipe's write end is gone, waiting at most `timeout`.
+fn pipe_closed(read: &OwnedFd, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut p = libc::pollfd {
+            fd: read.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(left.as_millis().min(60_000)).unwrap_or(60_000);
+        // SAFETY: `p` is one valid pollfd, and the count says one.
+        let n = unsafe { libc::poll(&mut p, 1, ms) };
+        if n > 0 {
+            // Nobody writes to the pipe: readable means end-of-file, i.e. closed.
+            return true;
+        }
+        if n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return true;
+        }
+        if left.is_zero() {
+            return false;
+        }
+    }
+}
+
+/// Waits for the processes the command left running (they hold the pipe), up to `wait`;
+/// says what it waited for, and what it did not wait for any longer.
+fn wait_for_descendants(read: &OwnedFd, wait: Duration, out: &mut String) {
+    if pipe_closed(read, Duration::ZERO) {
+        return;
+    }
+    let started = Instant::now();
+    let holders = pipe_holders(read);
+    let what = if holders.is_empty() {
+        "processes it started".to_string()
+    } else {
+        describe(&holders)
+    };
+    let _ = writeln!(
+        std::io::stderr(),
+        "leaktracker gate: the command returned; waiting up to {} (--wait) for {what}",
+        secs(wait)
+    );
+    if pipe_closed(read, wait) {
+        out.push_str(&format!(
+            "leaktracker gate: waited {} for {what} to end\n",
+            secs(started.elapsed())
+        ));
+    } else {
+        let still = pipe_holders(read);
+        out.push_str(&format!(
+            "leaktracker gate: warning: stopped waiting after {} (--wait): {} still running; \
+             reports they write later are not counted\n",
+            secs(started.elapsed()),
+            if still.is_empty() {
+                "processes it started are".to_string()
+            } else {
+                describe(&still)
+            }
+        ));
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+/// `pid 12 (sleep 5), pid 13 (sh -c …)`, at most five named.
+fn describe(procs: &[(u32, String)]) -> String {
+    let mut parts: Vec<String> = procs
+        .iter()
+        .take(5)
+        .map(|(pid, cmd)| format!("pid {pid} ({cmd})"))
+        .collect();
+    if procs.len() > 5 {
+        parts.push(format!("{} more", procs.len() - 5));
+    }
+    format!(
+        "{}: {}",
+        plural(procs.len(), "process", "processes"),
+        parts.join(", ")
+    )
+}
+
+/// The processes that hold the pipe's write end, with their command lines (Linux: from
+/// `/proc`; elsewhere, or when `/proc` cannot be read, none are named).
+fn pipe_holders(read: &OwnedFd) -> Vec<(u32, String)> {
+    let Ok(me) = std::fs::read_link(format!("/proc/self/fd/{}", read.as_raw_fd())) else {
+        return Vec::new();
+    };
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let own = std::process::id();
+    let mut found = Vec::new();
+    for p in procs.filter_map(Result::ok) {
+        let Some(pid) = p.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == own {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
+            continue;
+        };
+        if fds
+            .filter_map(Result::ok)
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l == me))
+        {
+            let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+            let mut cmd: String = cmdline
+                .split(|&b| b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect::<Vec<_>>()
+                .join(" ");
+            if cmd.chars().count() > 60 {
+                cmd = cmd.chars().take(59).chain(['…']).collect();
+            }
+            found.push((pid, cmd));
+        }
+    }
+    found.sort();
+    found
+}
+
+/// This run's reports in `dir` (files `PREFIX*.json`, by name); a file of this run that is
+/// not a report is named in `out` and skipped. Also returns the names of the other `.json`
+/// files there (earlier runs', anybody's).
+fn load_run(
+    dir: &Path,
+    prefix: &str,
+    out: &mut String,
+) -> Result<(Vec<LeakReport>, Vec<String>), String> {
+    let mut files = Vec::new();
+    let mut others = Vec::new();
+    for e in std::fs::read_dir(dir)
+        .map_err(|e| format!("gate: {}: {e}", dir.display()))?
+        .filter_map(Result::ok)
+    {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if !name.ends_with(".json") {
+            continue;
+        }
+        if name.starts_with(prefix) {
+            files.push(e.path());
+        } else if !name.starts_with('.') {
+            others.push(name.into_owned());
+        }
+    }
+    files.sort();
+    others.sort();
+    let mut reports = Vec::new();
+    for f in files {
+        match load_file(&f) {
+            Ok(r) => reports.push(r),
+            Err(e) => out.push_str(&format!("leaktracker gate: warning: skipped {e}\n")),
+        }
+    }
+    Ok((reports, others))
+}
+
+/// How the summary names a process: by the test names a libtest binary was asked to run
+/// (`--exact a::leaks`, as `cargo nextest run` does), else by its program and arguments.
+fn process_label(r: &LeakReport) -> String {
+    let args = r.args();
+    let program = args
+        .first()
+        .map(String::as_str)
+        .or(r.exe())
+        .unwrap_or("unknown executable");
+    let base = Path::new(program)
+        .file_name()
+        .map_or(program.to_string(), |n| n.to_string_lossy().into_owned());
+    let base = strip_cargo_hash(&base);
+    let rest = args.get(1..).unwrap_or(&[]);
+    if rest.iter().any(|a| a == "--exact") {
+        let mut tests = Vec::new();
+        let mut it = rest.iter();
+        while let Some(a) = it.next() {
+            if LIBTEST_VALUE_FLAGS.contains(&a.as_str()) {
+                it.next();
+            } else if !a.starts_with('-') {
+                tests.push(a.as_str());
+            }
+        }
+        if !tests.is_empty() {
+            return format!("{} in {base}", tests.join(", "));
+        }
+    }
+    let mut label = std::iter::once(base)
+        .chain(rest.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ");
+    if label.chars().count() > 200 {
+        label = label.chars().take(199).chain(['…']).collect();
+    }
+    label
+}
+
+/// libtest options that take a value as the next argument.
+const LIBTEST_VALUE_FLAGS: [&str; 7] = [
+    "--test-threads",
+    "--skip",
+    "--logfile",
+    "--color",
+    "--format",
+    "-Z",
+    "--shuffle-seed",
+];
+
+/// `gate_fixture-0123456789abcdef` → `gate_fixture` (the hash cargo adds to test binaries).
+fn strip_cargo_hash(name: &str) -> &str {
+    match name.rsplit_once('-') {
+        Some((stem, hash))
+            if hash.len() == 16
+                && hash.bytes().all(|b| b.is_ascii_hexdigit())
+                && !stem.is_empty() =>
+        {
+            stem
+        }
+        _ => name,
+    }
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -136,17 +436,18 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 }
 
 /// Prints the merged summary on stderr and returns the gate's exit status.
-fn summarize(command: &[String], status: std::process::ExitStatus, reports: &[LeakReport]) -> u8 {
+fn summarize(
+    command: &[String],
+    status: std::process::ExitStatus,
+    reports: &[LeakReport],
+    notes: &str,
+) -> u8 {
     let leaking: Vec<&LeakReport> = reports.iter().filter(|r| !r.is_empty()).collect();
     let without_allocator = reports.iter().filter(|r| !r.allocator_installed()).count();
     let dropped: u64 = reports.iter().map(LeakReport::dropped_records).sum();
     let mut out = String::new();
     for r in &leaking {
-        out.push_str(&format!(
-            "\n== process {} ({})\n",
-            r.pid(),
-            r.exe().unwrap_or("unknown executable")
-        ));
+        out.push_str(&format!("\n== process {}: {}\n", r.pid(), process_label(r)));
         out.push_str(&r.to_string());
     }
     let (resources, blocks, bytes) = leaking.iter().fold((0, 0, 0), |acc, r| {
@@ -154,6 +455,7 @@ fn summarize(command: &[String], status: std::process::ExitStatus, reports: &[Le
         (acc.0 + t.resources, acc.1 + t.allocations, acc.2 + t.bytes)
     });
     out.push('\n');
+    out.push_str(notes);
     let status_text = match status.code() {
         Some(c) => format!("exited with status {c}"),
         None => format!("ended by a signal ({status})"),
@@ -220,7 +522,8 @@ fn summarize(command: &[String], status: std::process::ExitStatus, reports: &[Le
         out.push_str("leaktracker gate: ok: no leaks\n");
         0
     };
-    eprint!("{out}");
+    // Nothing more to do if stderr is gone.
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), out.as_bytes());
     code
 }
 

@@ -1,10 +1,13 @@
 //! `show` and `diff`, and reading reports from files and directories.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::path::Path;
 
-use leaktracker::report::normalize_name;
+use leaktracker::report::{normalize_name, JSON_VERSION};
 use leaktracker::LeakReport;
+
+use crate::emit;
 
 /// Reads one JSON report, or every `*.json` report of a directory (by file name).
 pub(crate) fn load(path: &Path) -> Result<Vec<LeakReport>, String> {
@@ -27,10 +30,36 @@ pub(crate) fn load(path: &Path) -> Result<Vec<LeakReport>, String> {
     }
 }
 
-fn load_file(path: &Path) -> Result<LeakReport, String> {
+pub(crate) fn load_file(path: &Path) -> Result<LeakReport, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    check_version(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     LeakReport::from_json(&text)
         .map_err(|e| format!("{}: not a leaktracker JSON report: {e}", path.display()))
+}
+
+/// Refuses a report whose schema version this tool does not know: versions 1 to
+/// `JSON_VERSION` are read (each adds fields only), a newer or a nonsensical one is not.
+/// Text that is not a JSON object with a `"version"` is left to `from_json` to refuse.
+fn check_version(text: &str) -> Result<(), String> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        version: serde_json::Value,
+    }
+    let Ok(head) = serde_json::from_str::<Head>(text) else {
+        return Ok(());
+    };
+    let known = 1..=u64::from(JSON_VERSION);
+    match head.version.as_u64() {
+        Some(v) if known.contains(&v) => Ok(()),
+        Some(v) if v > u64::from(JSON_VERSION) => Err(format!(
+            "report format version {v} is newer than this leaktracker reads (1 to {JSON_VERSION}): \
+             use a newer leaktracker"
+        )),
+        _ => Err(format!(
+            "report format version {} is not one leaktracker knows (1 to {JSON_VERSION})",
+            head.version
+        )),
+    }
 }
 
 fn one_path(args: &[String], cmd: &str) -> Result<String, String> {
@@ -44,15 +73,17 @@ fn one_path(args: &[String], cmd: &str) -> Result<String, String> {
 pub(crate) fn show(args: &[String]) -> Result<u8, String> {
     let path = one_path(args, "show")?;
     let reports = load(Path::new(&path))?;
+    let mut out = String::new();
     for (i, r) in reports.iter().enumerate() {
         if i > 0 {
-            println!();
+            out.push('\n');
         }
         if let Some(exe) = r.exe() {
-            println!("== {exe}");
+            let _ = writeln!(out, "== {exe}");
         }
-        print!("{r}");
+        let _ = write!(out, "{r}");
     }
+    emit(out.as_bytes())?;
     Ok(0)
 }
 
@@ -81,10 +112,12 @@ pub(crate) fn diff(args: &[String]) -> Result<u8, String> {
         }
     }
     let gone: usize = known.values().sum();
+    let mut out = String::new();
     if fresh.is_empty() {
-        println!("leaktracker diff: no new leaks");
+        let _ = writeln!(out, "leaktracker diff: no new leaks");
     } else {
-        println!(
+        let _ = writeln!(
+            out,
             "leaktracker diff: {} new leak{} (not in the baseline):",
             fresh.len(),
             if fresh.len() == 1 { "" } else { "s" }
@@ -96,9 +129,10 @@ pub(crate) fn diff(args: &[String]) -> Result<u8, String> {
             }
         }
         for kind in kinds {
-            println!("  kind {kind}:");
+            let _ = writeln!(out, "  kind {kind}:");
             for e in fresh.iter().filter(|e| e.kind == kind) {
-                println!(
+                let _ = writeln!(
+                    out,
                     "    {}  ({} block{}, {} bytes)",
                     e.name,
                     e.allocations,
@@ -109,12 +143,14 @@ pub(crate) fn diff(args: &[String]) -> Result<u8, String> {
         }
     }
     if gone > 0 {
-        println!(
+        let _ = writeln!(
+            out,
             "leaktracker diff: {gone} leak{} of the baseline {} gone: the baseline can shrink",
             if gone == 1 { "" } else { "s" },
             if gone == 1 { "is" } else { "are" }
         );
     }
+    emit(out.as_bytes())?;
     Ok(u8::from(!fresh.is_empty()))
 }
 
@@ -140,8 +176,9 @@ pub(crate) fn flamegraph(args: &[String]) -> Result<u8, String> {
                 .to_string(),
         );
     }
-    let stdout = std::io::stdout();
-    inferno::flamegraph::from_lines(&mut opt, folded.lines(), stdout.lock())
+    let mut svg = Vec::new();
+    inferno::flamegraph::from_lines(&mut opt, folded.lines(), &mut svg)
         .map_err(|e| format!("flamegraph: {e}"))?;
+    emit(&svg)?;
     Ok(0)
 }
