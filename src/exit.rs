@@ -642,9 +642,8 @@ fn exit_report(status: Option<i32>) -> Option<i32> {
     }
     if cfg.target.is_none() {
         let t = report.totals();
-        let plural = |n: usize, one: &str, many: &str| {
-            format!("{n} {}", if n == 1 { one } else { many })
-        };
+        let plural =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         warn(&format!(
             "{}, {}, {} leaked{}: exit status {code} (LEAKTRACKER_EXIT_CODE); set LEAKTRACKER_REPORT=stderr to see them",
             plural(t.resources, "resource", "resources"),

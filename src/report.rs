@@ -452,7 +452,12 @@ impl LeakReport {
         // are all older than its own minimum age, which stays the floor.
         let (mut matches, mut allowed, mut younger, floor) = match &self.read_back {
             Some(b) => (b.matches.clone(), b.allowed, b.younger, b.min_age),
-            None => (Vec::new(), Totals::default(), Totals::default(), Duration::ZERO),
+            None => (
+                Vec::new(),
+                Totals::default(),
+                Totals::default(),
+                Duration::ZERO,
+            ),
         };
         self.min_age = self.min_age.max(floor);
         let by_age = self.min_age > floor;
@@ -801,9 +806,7 @@ fn destination(path: &Path) -> io::Result<Destination> {
         };
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!(
-                "{msg} (a report goes to a regular file, a character device or a FIFO)"
-            ),
+            format!("{msg} (a report goes to a regular file, a character device or a FIFO)"),
         ));
     }
     Err(io::Error::new(
