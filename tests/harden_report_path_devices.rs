@@ -20,7 +20,11 @@ fn report_to(path: &Path) -> std::process::Output {
 
 fn assert_link(link: &Path, target: &str) {
     let m = std::fs::symlink_metadata(link).unwrap();
-    assert!(m.file_type().is_symlink(), "{} was replaced", link.display());
+    assert!(
+        m.file_type().is_symlink(),
+        "{} was replaced",
+        link.display()
+    );
     assert_eq!(std::fs::read_link(link).unwrap(), Path::new(target));
 }
 
@@ -133,7 +137,8 @@ fn main() {
     assert_eq!(err, "");
     let mut got = String::new();
     reader.read_to_string(&mut got).unwrap();
-    let j: serde_json::Value = serde_json::from_str(&got).unwrap_or_else(|e| panic!("{e}: {got:?}"));
+    let j: serde_json::Value =
+        serde_json::from_str(&got).unwrap_or_else(|e| panic!("{e}: {got:?}"));
     assert_eq!(j["leaks"][0]["name"], "connection-1");
     drop(reader);
     assert!(std::fs::symlink_metadata(&fifo)

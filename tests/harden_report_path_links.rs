@@ -21,7 +21,11 @@ fn report_to(path: &Path) -> std::process::Output {
 
 fn assert_link(link: &Path, target: &str) {
     let m = std::fs::symlink_metadata(link).unwrap();
-    assert!(m.file_type().is_symlink(), "{} was replaced", link.display());
+    assert!(
+        m.file_type().is_symlink(),
+        "{} was replaced",
+        link.display()
+    );
     assert_eq!(std::fs::read_link(link).unwrap(), Path::new(target));
 }
 
@@ -108,7 +112,13 @@ fn main() {
     assert_eq!(read_json(&plain)["leaks"][0]["name"], "connection-1");
     assert_eq!(
         names(&links),
-        ["chain.json", "dangling.txt", "loop.json", "plain.json", "rel.json"]
+        [
+            "chain.json",
+            "dangling.txt",
+            "loop.json",
+            "plain.json",
+            "rel.json"
+        ]
     );
     assert_eq!(
         names(&store),

@@ -74,10 +74,7 @@ fn main() {
     // A link to the directory: the warning names what it leads to.
     let l = dir.join("link.txt");
     std::os::unix::fs::symlink(&d, &l).unwrap();
-    refused(
-        &l,
-        &format!("it leads to {}, a directory", d.display()),
-    );
+    refused(&l, &format!("it leads to {}, a directory", d.display()));
     assert!(std::fs::symlink_metadata(&l)
         .unwrap()
         .file_type()
