@@ -72,7 +72,14 @@ fn signal_mid_write(
     let exe = std::env::current_exe().unwrap();
     let child = command(&exe, &[("REPORT_PATH", path.to_str().unwrap())])
         .args(["--exact", "main", "--nocapture", "--test-threads=1"])
-        .env(ROLE, if own_handler { "writer_handler" } else { "writer" })
+        .env(
+            ROLE,
+            if own_handler {
+                "writer_handler"
+            } else {
+                "writer"
+            },
+        )
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -97,9 +104,7 @@ fn signal_mid_write(
 fn main() {
     match role().as_deref() {
         Some("writer") => writer(Path::new(&std::env::var("REPORT_PATH").unwrap()), false),
-        Some("writer_handler") => {
-            writer(Path::new(&std::env::var("REPORT_PATH").unwrap()), true)
-        }
+        Some("writer_handler") => writer(Path::new(&std::env::var("REPORT_PATH").unwrap()), true),
         _ => {}
     }
     let dir = temp_dir("harden_signal_named_tmp");

@@ -41,9 +41,8 @@ fn writing_unnamed(pid: u32, dir: &Path) -> bool {
         return false;
     };
     fds.filter_map(Result::ok).any(|fd| {
-        std::fs::read_link(fd.path()).is_ok_and(|t| {
-            t.starts_with(dir) && t.to_string_lossy().ends_with(" (deleted)")
-        })
+        std::fs::read_link(fd.path())
+            .is_ok_and(|t| t.starts_with(dir) && t.to_string_lossy().ends_with(" (deleted)"))
     })
 }
 
@@ -94,8 +93,8 @@ fn main() {
             std::thread::sleep(Duration::from_millis(5));
         }
         std::thread::sleep(Duration::from_millis(delay_ms));
-        let mid_write = writing_unnamed(child.id(), &dir)
-            || entries(&dir).iter().any(|n| n.starts_with('.'));
+        let mid_write =
+            writing_unnamed(child.id(), &dir) || entries(&dir).iter().any(|n| n.starts_with('.'));
         // SAFETY: kill has no memory preconditions; the pid is our child's, not yet waited for.
         assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
         let status = child.wait().unwrap();
