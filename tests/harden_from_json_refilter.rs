@@ -49,7 +49,9 @@ fn main() {
         again.unmatched_patterns().collect::<Vec<_>>(),
         ["kind:nothing"]
     );
-    assert!(again.to_string().contains("3 resources matched by the allow-list"));
+    assert!(again
+        .to_string()
+        .contains("3 resources matched by the allow-list"));
     // Written again, it says the same.
     let j: serde_json::Value = serde_json::from_str(&again.to_json()).unwrap();
     assert_eq!(j["allowed"]["resources"], 3);
@@ -64,7 +66,11 @@ fn main() {
         .collect();
     assert_eq!(
         matches,
-        [("name:global-*", 3), ("kind:nothing", 0), ("name:conn-2", 1)]
+        [
+            ("name:global-*", 3),
+            ("kind:nothing", 0),
+            ("name:conn-2", 1)
+        ]
     );
     assert_eq!(more.allowed().resources, 4);
     assert_eq!(more.allowed().bytes, 110);

@@ -69,7 +69,10 @@ fn main() {
     let json = std::fs::read_to_string(&path).unwrap();
     let j: serde_json::Value = serde_json::from_str(&json).unwrap();
     let leaks = j["leaks"].as_array().unwrap();
-    assert!(leaks.iter().any(|l| l["name"] == NAME && l["kind"] == KIND), "{j}");
+    assert!(
+        leaks.iter().any(|l| l["name"] == NAME && l["kind"] == KIND),
+        "{j}"
+    );
     assert!(leaks.iter().any(|l| l["name"] == BIDI), "{j}");
 
     // Read back, as `leaktracker show` does, and printed: escaped the same way; patterns
@@ -83,13 +86,22 @@ fn main() {
     let r = LeakReport::from_json(&crafted.to_string()).unwrap();
     let shown = r.to_string();
     assert_inert(&shown);
-    assert!(shown.contains("kind db\\r\\u{1b}[31mred\\u{9b}: "), "{shown}");
-    assert!(shown.contains("allow-list: name:\\u{1b}[5m* matched nothing\n"), "{shown}");
+    assert!(
+        shown.contains("kind db\\r\\u{1b}[31mred\\u{9b}: "),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("allow-list: name:\\u{1b}[5m* matched nothing\n"),
+        "{shown}"
+    );
     assert!(
         shown.contains("note: a note\\n\\u{1b}[1A\\u{1b}[2Kline rewritten\n"),
         "{shown}"
     );
-    assert!(shown.contains("          main\\u{1b}[8m hidden\n"), "{shown}");
+    assert!(
+        shown.contains("          main\\u{1b}[8m hidden\n"),
+        "{shown}"
+    );
     // The library keeps the exact strings.
     assert!(r.leaks().iter().any(|e| e.name == NAME && e.kind == KIND));
 }

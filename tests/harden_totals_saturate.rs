@@ -27,9 +27,7 @@ fn main() {
     assert_eq!((t.resources, t.allocations, t.bytes), (3, max, max));
     let shown = r.to_string();
     assert!(
-        shown.contains(&format!(
-            "3 resources, {max} blocks, 16.0 EiB leaked\n"
-        )),
+        shown.contains(&format!("3 resources, {max} blocks, 16.0 EiB leaked\n")),
         "{shown}"
     );
     assert!(!shown.contains("18446744073709551614"), "{shown}");
@@ -44,7 +42,9 @@ fn main() {
     assert_eq!(j["totals"]["saturated"], true, "{j}");
 
     // Filtered again, the file's allowed totals add up with the new ones, saturating.
-    let r = r.ignore("name:a".parse().unwrap()).min_age(std::time::Duration::from_secs(1));
+    let r = r
+        .ignore("name:a".parse().unwrap())
+        .min_age(std::time::Duration::from_secs(1));
     assert_eq!(r.allowed().resources, max);
     assert_eq!(r.allowed().allocations, max);
     assert_eq!(r.totals().resources, 2);
