@@ -35,7 +35,10 @@ fn main() {
 
     // The README shows this line and says when it comes.
     let readme = include_str!("../README.md");
-    assert!(readme.contains(summary.trim_end()), "README lacks {summary}");
+    assert!(
+        readme.contains(summary.trim_end()),
+        "README lacks {summary}"
+    );
 
     // No leak: status 0, nothing on stderr.
     let o = run_self("none", &[("LEAKTRACKER_EXIT_CODE", "7")]);
@@ -45,7 +48,10 @@ fn main() {
     // A minimum age nothing is older than: no leak listed, nothing said.
     let o = run_self(
         "leak",
-        &[("LEAKTRACKER_EXIT_CODE", "7"), ("LEAKTRACKER_MIN_AGE", "1h")],
+        &[
+            ("LEAKTRACKER_EXIT_CODE", "7"),
+            ("LEAKTRACKER_MIN_AGE", "1h"),
+        ],
     );
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(text(&o).1, "");

@@ -48,7 +48,10 @@ fn main() {
     );
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{err}");
-    let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("leaktracker: ")).collect();
+    let warnings: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("leaktracker: "))
+        .collect();
     let prefix = "9".repeat(40);
     assert_eq!(
         warnings,
@@ -90,7 +93,10 @@ fn main() {
         first.starts_with("leaktracker: cannot write the leak report to /nonexistent-dir/ppp"),
         "{first}"
     );
-    assert!(first.contains(&format!("… ({} bytes): ", bad_path.len())), "{first}");
+    assert!(
+        first.contains(&format!("… ({} bytes): ", bad_path.len())),
+        "{first}"
+    );
     assert!(first.ends_with("; here it is"), "{first}");
     assert!(err.contains("connection-1"), "{err}");
 }
