@@ -99,6 +99,51 @@ pub(crate) fn parse_max_records(s: &str) -> Option<usize> {
 }
 
 // ---------------------------------------------------------------------------------------
+// Warnings about bad values
+
+/// Characters of a bad value a warning quotes.
+const QUOTE_CHARS: usize = 40;
+
+/// Bad allow-list items a warning quotes.
+const QUOTE_ITEMS: usize = 3;
+
+/// A bad value as a warning quotes it: escaped, in double quotes, at most [`QUOTE_CHARS`]
+/// characters of it; when it is longer, `…` and its length: a 120 KB value gives a short
+/// line, not a 120 KB one.
+pub(crate) fn quoted(s: &str) -> String {
+    let mut chars = s.chars();
+    let head: String = chars.by_ref().take(QUOTE_CHARS).collect();
+    if chars.as_str().is_empty() {
+        format!("\"{}\"", head.escape_debug())
+    } else {
+        format!("\"{}…\" ({} bytes)", head.escape_debug(), s.len())
+    }
+}
+
+/// Bad allow-list items as a warning lists them: the first [`QUOTE_ITEMS`], each
+/// [`quoted`], then how many more.
+pub(crate) fn quoted_items(items: &[String]) -> String {
+    let mut parts: Vec<String> = items.iter().take(QUOTE_ITEMS).map(|i| quoted(i)).collect();
+    if items.len() > QUOTE_ITEMS {
+        parts.push(format!("and {} more", items.len() - QUOTE_ITEMS));
+    }
+    parts.join(", ")
+}
+
+/// A path as a warning shows it: as it is when short and printable, else escaped and cut
+/// like a [`quoted`] value (without the quotes).
+fn shown_path(p: &std::path::Path) -> String {
+    const MAX: usize = 200;
+    let full = p.display().to_string();
+    let escaped = crate::report::escape_text(&full);
+    if escaped.chars().count() <= MAX {
+        return escaped.into_owned();
+    }
+    let head: String = escaped.chars().take(MAX).collect();
+    format!("{head}… ({} bytes)", full.len())
+}
+
+// ---------------------------------------------------------------------------------------
 // Configuration
 
 /// Where the exit report goes.
@@ -112,8 +157,8 @@ enum Target {
 /// The exit report's configuration: where it goes, its filters, the exit code.
 ///
 /// [`install`](Self::install) makes it the process's configuration, replacing what the
-/// `LEAKTRACKER_*` variables set at start-up. An exit code without a destination sends
-/// the report to stderr.
+/// `LEAKTRACKER_*` variables set at start-up. An exit code without a destination makes no
+/// report: when it changes the exit status, one summary line on stderr says so.
 ///
 /// # The variables
 ///
@@ -123,12 +168,12 @@ enum Target {
 ///
 /// | variable | meaning |
 /// | --- | --- |
-/// | `LEAKTRACKER_REPORT` | unset: no exit report. `stderr`: text on stderr. Otherwise a file path: JSON when it ends in `.json`, folded stacks (flame graphs) when it ends in `.folded`, text otherwise; `%p` becomes the process id |
+/// | `LEAKTRACKER_REPORT` | unset: no exit report. `stderr`: text on stderr. Otherwise a file path: JSON when it ends in `.json`, folded stacks (flame graphs) when it ends in `.folded`, text otherwise; `%p` becomes the process id. Links, devices, FIFOs and `/dev/stdout` are handled as [`LeakReport::write_to`] says; a path that cannot be written gets one warning line and the report on stderr |
 /// | `LEAKTRACKER_MIN_AGE` | only resources older than this are listed: `0`, `250ms`, `5s`, `2m`, `1h` |
-/// | `LEAKTRACKER_EXIT_CODE` | `1`–`255`: when the exit report lists a leak and the process was exiting with status 0, it exits with this code instead. Without `LEAKTRACKER_REPORT`, the report goes to stderr |
+/// | `LEAKTRACKER_EXIT_CODE` | `1`–`255`: when the exit report lists a leak and the process was exiting with status 0, it exits with this code instead. Without `LEAKTRACKER_REPORT` there is no report, only one summary line on stderr when the code is used (`leaktracker: 2 resources, 2 blocks, 164 B leaked: exit status 7 …`) |
 /// | `LEAKTRACKER_IGNORE` | comma-separated allow-list: `kind:cache,name:global-*` |
 /// | `LEAKTRACKER_BACKTRACE` | `1`: a backtrace for each tagged block; `sample:N`: for one block in N; `0`: none |
-/// | `LEAKTRACKER_UNWIND` | `frame-pointers`: walk stacks by the frame-pointer chain (fast; build with `-C force-frame-pointers=yes`); `system` (default): the system unwinder |
+/// | `LEAKTRACKER_UNWIND` | `frame-pointers` (or `fp`): walk stacks by the frame-pointer chain (fast; build with `-C force-frame-pointers=yes`); `system` (default): the system unwinder |
 /// | `LEAKTRACKER_MAX_RECORDS` | caps the record table (see [`set_max_records`](crate::set_max_records)) |
 ///
 /// # When the report is made
@@ -223,8 +268,8 @@ impl ExitReport {
                 match parse_duration(&s) {
                     Some(d) => cfg.min_age = d,
                     None => warn(&format!(
-                        "LEAKTRACKER_MIN_AGE=\"{}\" is not a duration (0, 250ms, 5s, 2m, 1h); using 0",
-                        s.escape_debug()
+                        "LEAKTRACKER_MIN_AGE={} is not a duration (0, 250ms, 5s, 2m, 1h); using 0",
+                        quoted(&s)
                     )),
                 }
             }
@@ -234,8 +279,8 @@ impl ExitReport {
                 match parse_exit_code(&s) {
                     Some(c) => cfg.exit_code = Some(c),
                     None => warn(&format!(
-                        "LEAKTRACKER_EXIT_CODE=\"{}\" is not an exit code from 1 to 255; leaks will not change the exit status",
-                        s.escape_debug()
+                        "LEAKTRACKER_EXIT_CODE={} is not an exit code from 1 to 255; leaks will not change the exit status",
+                        quoted(&s)
                     )),
                 }
             }
@@ -245,13 +290,9 @@ impl ExitReport {
                 let (good, bad) = parse_allow_list(&s);
                 cfg.ignore = good;
                 if !bad.is_empty() {
-                    let items: Vec<String> = bad
-                        .iter()
-                        .map(|b| format!("\"{}\"", b.escape_debug()))
-                        .collect();
                     warn(&format!(
                         "LEAKTRACKER_IGNORE: {} not `kind:GLOB` or `name:GLOB`; ignored",
-                        items.join(", ")
+                        quoted_items(&bad)
                     ));
                 }
             }
@@ -261,8 +302,8 @@ impl ExitReport {
                 match parse_backtrace(&s) {
                     Some(m) => cfg.backtraces = Some(m),
                     None => warn(&format!(
-                        "LEAKTRACKER_BACKTRACE=\"{}\" is not 0, 1 or sample:N; no backtraces",
-                        s.escape_debug()
+                        "LEAKTRACKER_BACKTRACE={} is not 0, 1 or sample:N; no backtraces",
+                        quoted(&s)
                     )),
                 }
             }
@@ -272,8 +313,8 @@ impl ExitReport {
                 match parse_unwinder(&s) {
                     Some(u) => cfg.unwinder = Some(u),
                     None => warn(&format!(
-                        "LEAKTRACKER_UNWIND=\"{}\" is not `system` or `frame-pointers`; using system",
-                        s.escape_debug()
+                        "LEAKTRACKER_UNWIND={} is not `system` or `frame-pointers`; using system",
+                        quoted(&s)
                     )),
                 }
             }
@@ -305,8 +346,8 @@ impl ExitReport {
                 match parse_max_records(&s) {
                     Some(n) => cfg.max_records = Some(n),
                     None => warn(&format!(
-                        "LEAKTRACKER_MAX_RECORDS=\"{}\" is not a number of records; no cap",
-                        s.escape_debug()
+                        "LEAKTRACKER_MAX_RECORDS={} is not a number of records; no cap",
+                        quoted(&s)
                     )),
                 }
             }
@@ -342,7 +383,9 @@ impl ExitReport {
     }
 
     /// When the report lists a leak and the process exits with status 0, exit with `code`
-    /// instead (`0` turns this off).
+    /// instead (`0` turns this off). Without a destination ([`to_stderr`](Self::to_stderr),
+    /// [`to_file`](Self::to_file)) no report is made, only one summary line on stderr when
+    /// the code is used.
     pub fn exit_code(mut self, code: u8) -> ExitReport {
         self.exit_code = (code != 0).then_some(code);
         self
@@ -397,11 +440,8 @@ impl ExitReport {
         if let Some(n) = self.max_records {
             crate::set_max_records(Some(n));
         }
-        let mut cfg = self;
-        if cfg.target.is_none() && cfg.exit_code.is_some() {
-            cfg.target = Some(Target::Stderr);
-        }
-        let active = cfg.target.is_some();
+        let cfg = self;
+        let active = cfg.target.is_some() || cfg.exit_code.is_some();
         // SAFETY: getpid has no preconditions.
         OWNER_PID.store(unsafe { libc::getpid() } as u32, Ordering::Relaxed);
         *config() = Some(cfg);
@@ -636,7 +676,9 @@ fn other_threads() -> Option<usize> {
 /// Makes the exit report; returns the code to exit with, if the status must change.
 fn exit_report(status: Option<i32>) -> Option<i32> {
     let cfg = config().clone()?;
-    let target = cfg.target.clone()?;
+    if cfg.target.is_none() && cfg.exit_code.is_none() {
+        return None;
+    }
     // Threads counted on both sides of the snapshot: one that ends while it is taken still
     // ran when its blocks were counted.
     let threads_before = other_threads();
@@ -655,9 +697,11 @@ fn exit_report(status: Option<i32>) -> Option<i32> {
             ));
         }
     }
-    match target {
-        Target::Stderr => write_stderr(report.to_string().as_bytes()),
-        Target::File(template) => {
+    match cfg.target.clone() {
+        // An exit code alone: no report, a summary line below if the code is used.
+        None => {}
+        Some(Target::Stderr) => write_stderr(report.to_string().as_bytes()),
+        Some(Target::File(template)) => {
             let path = match template.to_str() {
                 Some(t) => OsString::from(expand_pid(t)),
                 None => template,
@@ -665,7 +709,7 @@ fn exit_report(status: Option<i32>) -> Option<i32> {
             if let Err(e) = report.write_to(&path) {
                 warn(&format!(
                     "cannot write the leak report to {}: {e}; here it is",
-                    std::path::Path::new(&path).display()
+                    shown_path(std::path::Path::new(&path))
                 ));
                 write_stderr(report.to_string().as_bytes());
             }
@@ -679,7 +723,26 @@ fn exit_report(status: Option<i32>) -> Option<i32> {
         Some(s) => s == 0,
         None => !MAIN_PANICKED.load(Ordering::Relaxed),
     };
-    status_is_zero.then_some(i32::from(code))
+    if !status_is_zero {
+        return None;
+    }
+    if cfg.target.is_none() {
+        let t = report.totals();
+        let plural =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        warn(&format!(
+            "{}, {}, {} leaked{}: exit status {code} (LEAKTRACKER_EXIT_CODE); set LEAKTRACKER_REPORT=stderr to see them",
+            plural(t.resources, "resource", "resources"),
+            plural(t.allocations, "block", "blocks"),
+            crate::units::Bytes(t.bytes),
+            if cfg.min_age.is_zero() {
+                String::new()
+            } else {
+                format!(" older than {}", crate::units::Age(cfg.min_age))
+            },
+        ));
+    }
+    Some(i32::from(code))
 }
 
 fn run_exit_report(status: Option<i32>) {

@@ -172,7 +172,9 @@ pub mod verdict;
 pub use crate::alloc::TrackingAllocator;
 pub use crate::check::LeakCheck;
 pub use crate::exit::{protect_panic_hook, ExitReport};
-pub use crate::report::{AllowPattern, LeakReport, PatternError, ReportEntry, StackGroup, Totals};
+pub use crate::report::{
+    AllowPattern, LeakReport, ParseReportError, PatternError, ReportEntry, StackGroup, Totals,
+};
 pub use crate::stack::{
     backtraces, set_backtrace_depth, set_backtraces, set_unwinder, unwinder, Backtraces, Unwinder,
     DEFAULT_DEPTH as DEFAULT_BACKTRACE_DEPTH,

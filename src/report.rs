@@ -38,7 +38,7 @@ use std::fmt;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -145,6 +145,10 @@ impl ReportEntry {
 }
 
 /// Resources, blocks and bytes added up.
+///
+/// The sums saturate: a sum that would exceed `usize::MAX` stays there and the totals are
+/// marked [`saturated`](Self::is_saturated) (the text report then says so, the JSON has
+/// `"saturated": true`). Real counts never come near; crafted or corrupt reports can.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Totals {
@@ -154,13 +158,51 @@ pub struct Totals {
     pub allocations: usize,
     /// Live bytes.
     pub bytes: usize,
+    /// Whether a sum stopped at `usize::MAX`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    saturated: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Totals {
     fn add(&mut self, e: &ReportEntry) {
-        self.resources += 1;
-        self.allocations += e.allocations;
-        self.bytes += e.bytes;
+        *self = self.saturating_add(Totals {
+            resources: 1,
+            allocations: e.allocations,
+            bytes: e.bytes,
+            saturated: false,
+        });
+    }
+
+    /// Both totals added up, field by field, saturating at `usize::MAX` (the result is then
+    /// [`saturated`](Self::is_saturated)).
+    #[must_use]
+    pub fn saturating_add(self, other: Totals) -> Totals {
+        let mut saturated = self.saturated || other.saturated;
+        let mut sum = |a: usize, b: usize| {
+            a.checked_add(b).unwrap_or_else(|| {
+                saturated = true;
+                usize::MAX
+            })
+        };
+        let resources = sum(self.resources, other.resources);
+        let allocations = sum(self.allocations, other.allocations);
+        let bytes = sum(self.bytes, other.bytes);
+        Totals {
+            resources,
+            allocations,
+            bytes,
+            saturated,
+        }
+    }
+
+    /// Whether a sum behind these totals went past `usize::MAX` and stopped there: the
+    /// real sums are larger than shown.
+    pub fn is_saturated(&self) -> bool {
+        self.saturated
     }
 }
 
@@ -360,6 +402,19 @@ pub struct LeakReport {
     allocator_installed: bool,
     backtraces: String,
     notes: Vec<String>,
+    /// Set on a report read back with [`from_json`](Self::from_json): what it counted but
+    /// did not list, kept when it is filtered again.
+    read_back: Option<Box<ReadBack>>,
+}
+
+/// The counts of a report read back from JSON that its listed entries cannot give again:
+/// the resources it did not list are not in the file, only their counts.
+#[derive(Clone, Debug, Default)]
+struct ReadBack {
+    matches: Vec<PatternMatch>,
+    allowed: Totals,
+    younger: Totals,
+    min_age: Duration,
 }
 
 impl LeakReport {
@@ -465,6 +520,7 @@ impl LeakReport {
             allocator_installed: crate::is_installed(),
             backtraces: crate::exit::backtrace_setting(crate::backtraces()),
             notes: Vec::new(),
+            read_back: None,
         };
         let lost = crate::stats().dropped_resources;
         if lost > 0 {
@@ -574,8 +630,19 @@ impl LeakReport {
             }
         }
         let mut leaks = Vec::new();
-        let mut allowed = Totals::default();
-        let mut younger = Totals::default();
+        // A report read back starts from what it counted but did not list; its entries
+        // are all older than its own minimum age, which stays the floor.
+        let (mut matches, mut allowed, mut younger, floor) = match &self.read_back {
+            Some(b) => (b.matches.clone(), b.allowed, b.younger, b.min_age),
+            None => (
+                Vec::new(),
+                Totals::default(),
+                Totals::default(),
+                Duration::ZERO,
+            ),
+        };
+        self.min_age = self.min_age.max(floor);
+        let by_age = self.min_age > floor;
         for e in &self.all {
             let mut hit = false;
             for (p, c) in self.patterns.iter().zip(counts.iter_mut()) {
@@ -586,21 +653,22 @@ impl LeakReport {
             }
             if hit {
                 allowed.add(e);
-            } else if e.age <= self.min_age && !self.min_age.is_zero() {
+            } else if by_age && e.age <= self.min_age {
                 younger.add(e);
             } else {
                 leaks.push(e.clone());
             }
         }
-        self.matches = self
-            .patterns
-            .iter()
-            .zip(counts)
-            .map(|(p, matched)| PatternMatch {
-                pattern: p.to_string(),
-                matched,
-            })
-            .collect();
+        matches.extend(
+            self.patterns
+                .iter()
+                .zip(counts)
+                .map(|(p, matched)| PatternMatch {
+                    pattern: p.to_string(),
+                    matched,
+                }),
+        );
+        self.matches = matches;
         self.leaks = leaks;
         self.allowed = allowed;
         self.younger = younger;
@@ -754,11 +822,19 @@ impl LeakReport {
     /// Reads a report written by [`to_json`](Self::to_json) (fields it does not know are
     /// ignored; missing optional fields take their defaults).
     ///
+    /// A report read back lists what the file lists. Filtered again, it keeps what the
+    /// file counted without listing: the allow-list's match counts, the allowed and the
+    /// younger totals. Its minimum age can only grow ([`min_age`](Self::min_age) below the
+    /// file's keeps the file's: the younger resources are not in the file), and new
+    /// allow-list patterns are counted over the listed resources only.
+    ///
     /// # Errors
-    /// When `json` is not such a report.
-    pub fn from_json(json: &str) -> Result<LeakReport, serde_json::Error> {
+    /// When `json` is not such a report: a [`ParseReportError`], whose message is the
+    /// JSON decoder's, with the line and column (the text this function gave when it
+    /// returned the decoder's error type).
+    pub fn from_json(json: &str) -> Result<LeakReport, ParseReportError> {
         let _r = Reentrancy::enter();
-        let j: JsonReport = serde_json::from_str(json)?;
+        let j: JsonReport = serde_json::from_str(json).map_err(ParseReportError::new)?;
         let leaks: Vec<ReportEntry> = j
             .leaks
             .into_iter()
@@ -772,7 +848,9 @@ impl LeakReport {
                 ReportEntry {
                     name: l.name,
                     kind: l.kind,
-                    created_at: UNIX_EPOCH + Duration::from_millis(l.created_unix_ms),
+                    created_at: UNIX_EPOCH
+                        .checked_add(Duration::from_millis(l.created_unix_ms))
+                        .unwrap_or(UNIX_EPOCH),
                     age: Duration::from_millis(l.age_ms),
                     allocations: l.allocations,
                     bytes: l.bytes,
@@ -782,12 +860,19 @@ impl LeakReport {
                 }
             })
             .collect();
-        // Patterns are kept as match counts only: a report read back is not re-filtered.
+        // Patterns are kept as match counts only (what they matched is not in the file).
+        let min_age = Duration::from_millis(j.min_age_ms);
+        let read_back = ReadBack {
+            matches: j.allow_list.clone(),
+            allowed: j.allowed,
+            younger: j.younger,
+            min_age,
+        };
         Ok(LeakReport {
             pid: j.pid,
             exe: j.exe,
             args: j.args,
-            min_age: Duration::from_millis(j.min_age_ms),
+            min_age,
             patterns: Vec::new(),
             candidates: None,
             verdict: j.verdict.parse().unwrap_or_default(),
@@ -803,35 +888,49 @@ impl LeakReport {
             allocator_installed: j.allocator_installed,
             backtraces: j.backtraces,
             notes: j.notes,
+            read_back: Some(Box::new(read_back)),
         })
     }
 
     // -----------------------------------------------------------------------------------
     // Files
 
-    /// Writes the report to `path`, whole or not at all (a temporary file in the same
-    /// directory, then a rename): JSON when the path ends in `.json`, folded stacks (for
+    /// Writes the report to `path`: JSON when the path ends in `.json`, folded stacks (for
     /// flame-graph tools, see [`to_folded`](Self::to_folded)) when it ends in `.folded`,
-    /// text otherwise.
+    /// text otherwise. What happens depends on what is at the path:
+    ///
+    /// | at the path | what happens |
+    /// | --- | --- |
+    /// | nothing, or a regular file | written whole or not at all: an unnamed temporary file (`O_TMPFILE`, Linux) or a hidden `.NAME.tmp-PID-N` in the same directory, then linked or renamed into place; no temporary file survives a SIGINT, SIGTERM, SIGHUP or SIGQUIT that ends the process meanwhile |
+    /// | a symbolic link | followed (up to 40 links) to its target, which is handled by this table; the link stays |
+    /// | `/dev/stdout`, `/dev/stderr`, `/dev/fd/N`, `/proc/self/fd/N` | written in place to that open descriptor (at its current offset), streamed |
+    /// | a character device (`/dev/null`, a terminal), a FIFO | opened and written in place, streamed; a FIFO gets 5 s for a reader to open it |
+    /// | a directory, a socket, a block device | an error, and nothing changes |
     ///
     /// # Errors
-    /// When the temporary file cannot be created, written or renamed.
+    /// When the path is refused (see above), or the file cannot be created, written,
+    /// linked or renamed.
     pub fn write_to(&self, path: impl AsRef<Path>) -> io::Result<()> {
         let _r = Reentrancy::enter();
         let path = path.as_ref();
-        let body = match path.extension().and_then(|e| e.to_str()) {
-            // Streamed into the file: a large report is not built as one String first.
-            Some("json") => {
-                return write_atomic_with(path, |f| {
+        // The format is the one the caller's name asks for, wherever a link points.
+        let format = path.extension().and_then(|e| e.to_str());
+        let write = |f: &mut std::fs::File| -> io::Result<()> {
+            match format {
+                // Streamed into the file: a large report is not built as one String first.
+                Some("json") => {
                     let mut w = io::BufWriter::with_capacity(1 << 16, f);
                     self.write_json(&mut w)?;
                     w.flush()
-                })
+                }
+                Some("folded") => f.write_all(self.to_folded().as_bytes()),
+                _ => f.write_all(self.to_string().as_bytes()),
             }
-            Some("folded") => self.to_folded(),
-            _ => self.to_string(),
         };
-        write_atomic(path, body.as_bytes())
+        match destination(path)? {
+            Destination::Replace(target) => write_atomic_with(&target, write),
+            Destination::InPlace(mut file) => write(&mut file),
+        }
     }
 }
 
@@ -839,16 +938,184 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename:
-/// a reader sees the old file or the whole new one, never a part of it.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    write_atomic_with(path, |f| f.write_all(bytes))
+/// Where a report goes, by what is at its path.
+#[derive(Debug)]
+enum Destination {
+    /// Nothing or a regular file: replaced whole (temporary file, then link or rename).
+    Replace(PathBuf),
+    /// A character device, a FIFO or an open descriptor of this process: written in place.
+    InPlace(std::fs::File),
 }
 
-/// [`write_atomic`] with the contents written by `write` into the temporary file.
+/// Symbolic links followed before giving up (Linux's own limit).
+const MAX_LINKS: usize = 40;
+
+/// How long a report waits for a reader of a FIFO.
+const FIFO_WAIT: Duration = Duration::from_secs(5);
+
+/// Decides where a report for `path` goes: follows symbolic links, opens what is written
+/// in place, refuses what a report must not replace.
+fn destination(path: &Path) -> io::Result<Destination> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let mut p = path.to_path_buf();
+    for _ in 0..=MAX_LINKS {
+        // Before looking at the file system: `/dev/stdout` is a link to `/proc/self/fd/1`,
+        // itself a link to whatever descriptor 1 is (a regular file when output is
+        // redirected, which must be appended to, not replaced).
+        if let Some(fd) = own_descriptor(&p) {
+            return dup_descriptor(fd).map(Destination::InPlace);
+        }
+        let meta = match std::fs::symlink_metadata(&p) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Destination::Replace(p)),
+            Err(e) => return Err(e),
+        };
+        let t = meta.file_type();
+        if t.is_symlink() {
+            let target = std::fs::read_link(&p)?;
+            p = match p.parent() {
+                Some(dir) if target.is_relative() => dir.join(target),
+                _ => target,
+            };
+            continue;
+        }
+        if t.is_file() {
+            return Ok(Destination::Replace(p));
+        }
+        if t.is_char_device() {
+            return std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NOCTTY)
+                .open(&p)
+                .map(Destination::InPlace);
+        }
+        if t.is_fifo() {
+            return open_fifo(&p).map(Destination::InPlace);
+        }
+        let what = if t.is_dir() {
+            "a directory"
+        } else if t.is_socket() {
+            "a socket"
+        } else if t.is_block_device() {
+            "a block device"
+        } else {
+            "not a regular file"
+        };
+        let msg = if p == path {
+            format!("it is {what}")
+        } else {
+            format!("it leads to {}, {what}", p.display())
+        };
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{msg} (a report goes to a regular file, a character device or a FIFO)"),
+        ));
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("more than {MAX_LINKS} symbolic links"),
+    ))
+}
+
+/// The descriptor a path names when it is one of this process's own: `/dev/stdout`,
+/// `/dev/stderr`, `/dev/fd/N`, `/proc/self/fd/N`.
+fn own_descriptor(p: &Path) -> Option<libc::c_int> {
+    let s = p.to_str()?;
+    match s {
+        "/dev/stdout" => Some(1),
+        "/dev/stderr" => Some(2),
+        _ => {
+            let n = s
+                .strip_prefix("/dev/fd/")
+                .or_else(|| s.strip_prefix("/proc/self/fd/"))?;
+            if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            n.parse().ok()
+        }
+    }
+}
+
+/// A file of our own for descriptor `fd` (a duplicate: closing it leaves `fd` open).
+fn dup_descriptor(fd: libc::c_int) -> io::Result<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    if fd == 1 {
+        // What the program printed goes first.
+        let _ = io::stdout().flush();
+    }
+    // SAFETY: F_DUPFD_CLOEXEC on any integer is safe: it fails with EBADF when `fd` is not
+    // open, and otherwise returns a new descriptor that nothing else owns.
+    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(
+            e.kind(),
+            format!("descriptor {fd} is not open: {e}"),
+        ));
+    }
+    // SAFETY: `dup` was just returned by fcntl and is owned by nothing else.
+    Ok(unsafe { std::fs::File::from_raw_fd(dup) })
+}
+
+/// Opens a FIFO for writing, waiting up to [`FIFO_WAIT`] for a reader (a plain open would
+/// wait for ever, and the process with it, at exit).
+fn open_fifo(p: &Path) -> io::Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let deadline = Instant::now() + FIFO_WAIT;
+    loop {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(p)
+        {
+            Ok(f) => {
+                let fd = f.as_raw_fd();
+                // SAFETY: `fd` is open (owned by `f`); F_GETFL/F_SETFL only change its
+                // status flags: back to blocking writes, so a full pipe waits.
+                unsafe {
+                    let flags = libc::fcntl(fd, libc::F_GETFL);
+                    if flags >= 0 {
+                        libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+                    }
+                }
+                return Ok(f);
+            }
+            // ENXIO: no reader yet.
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+                if Instant::now() >= deadline {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WouldBlock,
+                        format!(
+                            "it is a FIFO and no process opened it for reading within {}",
+                            Age(FIFO_WAIT)
+                        ),
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Whether [`write_atomic_with`] skips `O_TMPFILE` (tests of the named fallback).
+static NAMED_TEMPORARY_FILES: AtomicBool = AtomicBool::new(false);
+
+/// Makes reports use a named temporary file even where an unnamed one (`O_TMPFILE`) is
+/// available: for tests of that fallback. Not part of the stable API.
+#[doc(hidden)]
+pub fn use_named_temporary_files(on: bool) {
+    NAMED_TEMPORARY_FILES.store(on, Ordering::Relaxed);
+}
+
+/// Writes `path` through a temporary file in the same directory, then a link or a rename:
+/// a reader sees the old file or the whole new one, never a part of it. `write` fills the
+/// temporary file (a second time when the unnamed one could not be linked and a named one
+/// is tried).
 pub(crate) fn write_atomic_with(
     path: &Path,
-    write: impl FnOnce(&mut std::fs::File) -> io::Result<()>,
+    mut write: impl FnMut(&mut std::fs::File) -> io::Result<()>,
 ) -> io::Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let _r = Reentrancy::enter();
@@ -864,6 +1131,14 @@ pub(crate) fn write_atomic_with(
     tmp_name.push(file_name);
     tmp_name.push(format!(".tmp-{}-{n}", std::process::id()));
     let tmp = dir.join(tmp_name);
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if !NAMED_TEMPORARY_FILES.load(Ordering::Relaxed) {
+        if let Some(result) = write_unnamed(&dir, path, &tmp, &mut write) {
+            return result;
+        }
+    }
+    // A named temporary file, removed if a signal ends the process before the rename.
+    let _armed = cleanup::arm(&tmp);
     let result = (|| {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
@@ -882,6 +1157,213 @@ pub(crate) fn write_atomic_with(
     result
 }
 
+/// Writes into an unnamed file of `dir` (`O_TMPFILE`: invisible, and gone with the
+/// process, until linked), then links it as `path` (nothing there) or as `tmp` and renames
+/// that over `path`. `None` when this cannot be done here (no `O_TMPFILE` on this file
+/// system, no `/proc` to link through): nothing was made visible, use a named file.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn write_unnamed(
+    dir: &Path,
+    path: &Path,
+    tmp: &Path,
+    write: &mut impl FnMut(&mut std::fs::File) -> io::Result<()>,
+) -> Option<io::Result<()>> {
+    use std::ffi::CString;
+    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::unix::ffi::OsStrExt;
+    let dir_c = CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let path_c = CString::new(path.as_os_str().as_bytes()).ok()?;
+    let tmp_c = CString::new(tmp.as_os_str().as_bytes()).ok()?;
+    // SAFETY: `dir_c` is a NUL-terminated path; open has no other preconditions.
+    let fd = unsafe {
+        libc::open(
+            dir_c.as_ptr(),
+            libc::O_TMPFILE | libc::O_WRONLY | libc::O_CLOEXEC,
+            0o666 as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: `fd` was just returned by open and is owned by nothing else.
+    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+    if let Err(e) = write(&mut file) {
+        return Some(Err(e)); // the unnamed file goes away with `file`
+    }
+    let proc_path = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()?;
+    let link = |to: &CString| -> io::Result<()> {
+        // SAFETY: both paths are NUL-terminated; linkat has no other preconditions.
+        let rc = unsafe {
+            libc::linkat(
+                libc::AT_FDCWD,
+                proc_path.as_ptr(),
+                libc::AT_FDCWD,
+                to.as_ptr(),
+                libc::AT_SYMLINK_FOLLOW,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::ENOENT) {
+            return Err(e);
+        }
+        // No /proc: linking the descriptor itself needs CAP_DAC_READ_SEARCH.
+        // SAFETY: `file` is open; the empty path is NUL-terminated; AT_EMPTY_PATH makes
+        // linkat link that descriptor.
+        let rc = unsafe {
+            libc::linkat(
+                file.as_raw_fd(),
+                c"".as_ptr(),
+                libc::AT_FDCWD,
+                to.as_ptr(),
+                libc::AT_EMPTY_PATH,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    };
+    match link(&path_c) {
+        // Nothing was at the path: it appeared whole, in one step.
+        Ok(()) => return Some(Ok(())),
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+        // Not linkable here (or the directory is gone, read-only, full): the named file
+        // says why, if it fails too.
+        Err(_) => return None,
+    }
+    // A file is there: link under the temporary name, rename over it. Only this short
+    // window has a visible temporary file, removed if a signal ends the process in it.
+    let _armed = cleanup::arm(tmp);
+    if let Err(e) = link(&tmp_c) {
+        return Some(Err(e));
+    }
+    drop(file);
+    let result = std::fs::rename(tmp, path);
+    if result.is_err() {
+        let _ = std::fs::remove_file(tmp);
+    }
+    Some(result)
+}
+
+/// Removing a named temporary file when a signal ends the process while it exists.
+///
+/// While armed, SIGHUP, SIGINT, SIGQUIT and SIGTERM go to a handler that, when the
+/// disposition it replaced was the default (the signal ends the process), removes the file
+/// and lets the signal end the process as it would have; when it was a handler, calls that
+/// handler (the process goes on, and so does the write); when it was "ignore", ignores
+/// it. Disarming puts the replaced dispositions back. One file at a time: writes wait for
+/// each other while armed. SIGKILL cannot be caught: only `O_TMPFILE` helps there.
+mod cleanup {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+    use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+    use std::sync::{Mutex, MutexGuard, PoisonError};
+
+    const SIGNALS: [libc::c_int; 4] = [libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGTERM];
+
+    /// The armed path (a `CString` turned into a raw pointer); taken by whoever swaps it
+    /// out first: the handler (which then owns it until the process ends) or `disarm`.
+    static PATH: AtomicPtr<libc::c_char> = AtomicPtr::new(std::ptr::null_mut());
+    /// The replaced handlers, for the signal handler to hand signals on (atomics: it may
+    /// read them on any thread at any time).
+    static PREV_HANDLER: [AtomicUsize; 4] = [const { AtomicUsize::new(0) }; 4];
+    static PREV_SIGINFO: [AtomicBool; 4] = [const { AtomicBool::new(false) }; 4];
+    static LOCK: Mutex<()> = Mutex::new(());
+
+    /// Armed until dropped.
+    pub(super) struct Armed {
+        _lock: MutexGuard<'static, ()>,
+        prev: [libc::sigaction; 4],
+    }
+
+    /// Arms removal of `tmp`; `None` (nothing armed) when the path has a NUL byte, which
+    /// no file can have anyway.
+    pub(super) fn arm(tmp: &Path) -> Option<Armed> {
+        let c = CString::new(tmp.as_os_str().as_bytes()).ok()?;
+        let lock = LOCK.lock().unwrap_or_else(PoisonError::into_inner);
+        // SAFETY: sigaction is plain data; all-zero is a valid (empty) value.
+        let mut prev: [libc::sigaction; 4] = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
+        act.sa_sigaction = on_signal as *const () as usize;
+        act.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+        // SAFETY: `act.sa_mask` is a live sigset_t; these calls only fill it.
+        unsafe {
+            libc::sigemptyset(&mut act.sa_mask);
+            for s in SIGNALS {
+                libc::sigaddset(&mut act.sa_mask, s);
+            }
+        }
+        for (i, &s) in SIGNALS.iter().enumerate() {
+            // SAFETY: a null new action only reads the current one into `prev[i]`.
+            unsafe { libc::sigaction(s, std::ptr::null(), &mut prev[i]) };
+            PREV_HANDLER[i].store(prev[i].sa_sigaction, Ordering::SeqCst);
+            PREV_SIGINFO[i].store(prev[i].sa_flags & libc::SA_SIGINFO != 0, Ordering::SeqCst);
+        }
+        PATH.store(c.into_raw(), Ordering::SeqCst);
+        for s in SIGNALS {
+            // SAFETY: `act` is a valid action whose handler is async-signal-safe.
+            unsafe { libc::sigaction(s, &act, std::ptr::null_mut()) };
+        }
+        Some(Armed { _lock: lock, prev })
+    }
+
+    impl Drop for Armed {
+        fn drop(&mut self) {
+            for (i, &s) in SIGNALS.iter().enumerate() {
+                // SAFETY: `prev[i]` is the action sigaction gave us for this signal.
+                unsafe { libc::sigaction(s, &self.prev[i], std::ptr::null_mut()) };
+            }
+            let p = PATH.swap(std::ptr::null_mut(), Ordering::SeqCst);
+            if !p.is_null() {
+                // SAFETY: `p` came from `CString::into_raw` in `arm`, and the swap made it
+                // ours alone (a handler that took it would have left null).
+                drop(unsafe { CString::from_raw(p) });
+            }
+        }
+    }
+
+    extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+        // Async-signal-safe only: atomics, unlink, sigaction, raise.
+        let Some(i) = SIGNALS.iter().position(|&s| s == sig) else {
+            return;
+        };
+        let prev = PREV_HANDLER[i].load(Ordering::SeqCst);
+        if prev == libc::SIG_DFL {
+            let p = PATH.swap(std::ptr::null_mut(), Ordering::SeqCst);
+            if !p.is_null() {
+                // SAFETY: `p` is a NUL-terminated path from `arm`, ours after the swap and
+                // never freed (the process is ending).
+                unsafe { libc::unlink(p) };
+            }
+            // SAFETY: all-zero with SIG_DFL is the default action; the signal is blocked
+            // while this handler runs, so the raised one is delivered when it returns
+            // and ends the process as the signal would have.
+            unsafe {
+                let mut dfl: libc::sigaction = std::mem::zeroed();
+                dfl.sa_sigaction = libc::SIG_DFL;
+                libc::sigaction(sig, &dfl, std::ptr::null_mut());
+                libc::raise(sig);
+            }
+        } else if prev == libc::SIG_IGN {
+        } else if PREV_SIGINFO[i].load(Ordering::SeqCst) {
+            // SAFETY: the replaced action had SA_SIGINFO, so `prev` is such a handler.
+            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                unsafe { std::mem::transmute(prev) };
+            f(sig, info, ctx);
+        } else {
+            // SAFETY: the replaced action was a plain handler.
+            let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(prev) };
+            f(sig);
+        }
+    }
+}
+
 /// Replaces every `%p` in `template` by the process id.
 pub(crate) fn expand_pid(template: &str) -> String {
     let _r = Reentrancy::enter();
@@ -890,6 +1372,55 @@ pub(crate) fn expand_pid(template: &str) -> String {
 
 // ---------------------------------------------------------------------------------------
 // Text
+
+/// `s` made safe to print on a terminal, one line: control characters (C0, DEL, C1:
+/// newlines, tabs, the escape that starts terminal sequences) and the characters that
+/// reorder or break lines (bidirectional overrides and isolates, line and paragraph
+/// separators) become `\n`, `\r`, `\t` or `\u{…}`; everything else is kept, backslashes
+/// included. Borrowed when nothing needs escaping.
+///
+/// The text report escapes every name, kind, frame, pattern and note with it; JSON keeps
+/// the exact strings.
+///
+/// ```
+/// use leaktracker::report::escape_text;
+/// assert_eq!(escape_text("conn-1"), "conn-1");
+/// assert_eq!(escape_text("a\nb\u{1b}[2J"), "a\\nb\\u{1b}[2J");
+/// ```
+pub fn escape_text(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(needs_escape) {
+        return Cow::Borrowed(s);
+    }
+    let _r = Reentrancy::enter();
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if needs_escape(c) => {
+                use fmt::Write as _;
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+        )
+}
 
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
@@ -935,7 +1466,7 @@ impl fmt::Display for LeakReport {
         let width = self
             .leaks
             .iter()
-            .map(|e| e.name.chars().count())
+            .map(|e| escape_text(&e.name).chars().count())
             .max()
             .unwrap_or(0)
             .min(48);
@@ -945,18 +1476,18 @@ impl fmt::Display for LeakReport {
                 t.add(e);
             }
             writeln!(f)?;
-            writeln!(f, "kind {kind}: {}", describe(t))?;
+            writeln!(f, "kind {}: {}", escape_text(kind), describe(t))?;
             for e in self.leaks.iter().filter(|e| e.kind == kind) {
                 let age = format!("age {}", Age(e.age));
                 let blocks = plural(e.allocations, "block", "blocks");
                 writeln!(
                     f,
                     "  {:<width$}  {age:<12}  {blocks:>10}  {:>10}",
-                    e.name,
+                    escape_text(&e.name),
                     Bytes(e.bytes).to_string(),
                 )?;
                 if !e.verdict.is_empty() && e.origin != "object" {
-                    writeln!(f, "      why: {}", e.verdict)?;
+                    writeln!(f, "      why: {}", escape_text(&e.verdict))?;
                 }
                 for g in &e.stacks {
                     writeln!(
@@ -966,7 +1497,7 @@ impl fmt::Display for LeakReport {
                         Bytes(g.bytes)
                     )?;
                     for frame in g.frames.iter().take(TEXT_FRAMES) {
-                        writeln!(f, "          {frame}")?;
+                        writeln!(f, "          {}", escape_text(frame))?;
                     }
                     if g.frames.len() > TEXT_FRAMES {
                         writeln!(
@@ -1004,14 +1535,23 @@ impl fmt::Display for LeakReport {
                 .matches
                 .iter()
                 .map(|m| {
+                    let pattern = escape_text(&m.pattern);
                     if m.matched == 0 {
-                        format!("{} matched nothing", m.pattern)
+                        format!("{pattern} matched nothing")
                     } else {
-                        format!("{} matched {}", m.pattern, m.matched)
+                        format!("{pattern} matched {}", m.matched)
                     }
                 })
                 .collect();
             writeln!(f, "allow-list: {}", parts.join("; "))?;
+        }
+        if totals.is_saturated() || self.younger.is_saturated() || self.allowed.is_saturated() {
+            writeln!(
+                f,
+                "warning: some totals stopped at their maximum ({}): the real sums are larger \
+                 (the counts in this report cannot all be real)",
+                usize::MAX
+            )?;
         }
         if self.dropped_records > 0 {
             writeln!(
@@ -1021,7 +1561,7 @@ impl fmt::Display for LeakReport {
             )?;
         }
         for note in &self.notes {
-            writeln!(f, "note: {note}")?;
+            writeln!(f, "note: {}", escape_text(note))?;
         }
         self.write_not_leaks(f)?;
         for hint in self.hints() {
@@ -1058,29 +1598,29 @@ impl LeakReport {
         for g in self.not_leaks.iter().take(shown) {
             let mut line = format!(
                 "  {}: {}, {} in {}",
-                g.reason,
+                escape_text(&g.reason),
                 plural(g.blocks, "block", "blocks"),
                 Bytes(g.bytes),
                 plural(g.resources, "resource", "resources"),
             );
             if !g.examples.is_empty() {
-                line.push_str(&format!(" ({})", g.examples.join(", ")));
+                line.push_str(&format!(" ({})", escape_text(&g.examples.join(", "))));
             }
             if let Some(site) = &g.site {
-                line.push_str(&format!(", at {site}"));
+                line.push_str(&format!(", at {}", escape_text(site)));
             }
             writeln!(f, "{line}")?;
             for e in &g.entries {
                 writeln!(
                     f,
                     "      {} ({}): {}, {}",
-                    e.name,
-                    e.kind,
+                    escape_text(&e.name),
+                    escape_text(&e.kind),
                     plural(e.blocks, "block", "blocks"),
                     Bytes(e.bytes)
                 )?;
                 for frame in &e.frames {
-                    writeln!(f, "          {frame}")?;
+                    writeln!(f, "          {}", escape_text(frame))?;
                 }
             }
         }
@@ -1149,6 +1689,92 @@ impl LeakReport {
         hints
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Reading JSON back
+
+/// Why [`LeakReport::from_json`] could not read a report.
+///
+/// Its message is the JSON decoder's, with the line and column: the same text as when
+/// `from_json` returned the decoder's error type. That error (a `serde_json::Error`) stays
+/// reachable without being part of this crate's API: [`get_ref`](Self::get_ref) and
+/// [`into_inner`](Self::into_inner) give it as a `dyn Error`, to downcast. (It is not also
+/// the [`source`](std::error::Error::source): the message already says what it says.)
+///
+/// ```
+/// use leaktracker::report::{ParseReportError, ReportErrorKind};
+/// use leaktracker::LeakReport;
+/// let e: ParseReportError = LeakReport::from_json("{\"version\": 1}").unwrap_err();
+/// assert_eq!(e.kind(), ReportErrorKind::NotAReport);
+/// assert_eq!((e.line(), e.column()), (1, 14));
+/// assert!(e.to_string().starts_with("missing field `pid`"));
+/// let e = LeakReport::from_json("{\"version\": ").unwrap_err();
+/// assert_eq!(e.kind(), ReportErrorKind::Truncated);
+/// let decoder = e.get_ref().downcast_ref::<serde_json::Error>().unwrap();
+/// assert!(decoder.is_eof());
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ParseReportError {
+    kind: ReportErrorKind,
+    inner: serde_json::Error,
+}
+
+/// What kind of text [`LeakReport::from_json`] was given instead of a report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReportErrorKind {
+    /// Not JSON.
+    Syntax,
+    /// JSON cut short (a truncated file).
+    Truncated,
+    /// JSON, but not a leaktracker report: a field is missing or has the wrong type.
+    NotAReport,
+}
+
+impl ParseReportError {
+    fn new(inner: serde_json::Error) -> ParseReportError {
+        let kind = match inner.classify() {
+            serde_json::error::Category::Eof => ReportErrorKind::Truncated,
+            serde_json::error::Category::Data => ReportErrorKind::NotAReport,
+            _ => ReportErrorKind::Syntax,
+        };
+        ParseReportError { kind, inner }
+    }
+
+    /// What was wrong with the text.
+    pub fn kind(&self) -> ReportErrorKind {
+        self.kind
+    }
+
+    /// The line (from 1) where reading stopped.
+    pub fn line(&self) -> usize {
+        self.inner.line()
+    }
+
+    /// The column (from 1) where reading stopped.
+    pub fn column(&self) -> usize {
+        self.inner.column()
+    }
+
+    /// The JSON decoder's error (downcast it to `serde_json::Error` for its own methods).
+    pub fn get_ref(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &self.inner
+    }
+
+    /// The JSON decoder's error, owned.
+    pub fn into_inner(self) -> Box<dyn std::error::Error + Send + Sync> {
+        Box::new(self.inner)
+    }
+}
+
+impl fmt::Display for ParseReportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.inner, f)
+    }
+}
+
+impl std::error::Error for ParseReportError {}
 
 // ---------------------------------------------------------------------------------------
 // JSON schema

@@ -9,7 +9,7 @@ pub(crate) struct Bytes(pub(crate) usize);
 
 impl fmt::Display for Bytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+        const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
         let n = self.0;
         if n < 1024 {
             return write!(f, "{n} B");
@@ -54,6 +54,7 @@ mod tests {
         assert_eq!(Bytes(1023).to_string(), "1023 B");
         assert_eq!(Bytes(1536).to_string(), "1.5 KiB");
         assert_eq!(Bytes(3 * 1024 * 1024).to_string(), "3.0 MiB");
+        assert_eq!(Bytes(usize::MAX).to_string(), "16.0 EiB");
     }
 
     #[test]

@@ -36,11 +36,12 @@ fn main() {
     assert_eq!(o.status.code(), Some(0), "{err}");
     assert!(err.contains("connection-1"), "{err}");
 
-    // An exit code alone sends the report to stderr.
+    // An exit code alone: no report, one summary line (tests/harden_exit_code_alone.rs).
     let o = run_fixture(&exe, "leak", &[("LEAKTRACKER_EXIT_CODE", "255")]);
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(255), "{err}");
-    assert!(err.contains("session-7"), "{err}");
+    assert!(!err.contains("session-7"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
 
     // No variable: no report, status 0.
     let o = run_fixture(&exe, "leak", &[]);
