@@ -18,8 +18,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use leaktracker::{stats, LeakReport, LeakTracker, TrackingAllocator};
 
-/// Bytes of the arena.
-const ARENA: usize = 64 << 20;
+/// Bytes of the arena (it never frees: the reports at the end, which judge every one of
+/// the ~40,000 resources several times, need room too).
+const ARENA: usize = 256 << 20;
 
 #[repr(C, align(4096))]
 struct Space(UnsafeCell<[u8; ARENA]>);
