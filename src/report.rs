@@ -328,6 +328,8 @@ impl LeakReport {
         } else {
             Default::default()
         };
+        let blocks = snaps.iter().map(|s| s.blocks).sum();
+        let stack_notes = crate::stack::report_notes(&stacks, blocks);
         let all: Vec<ReportEntry> = snaps
             .into_iter()
             .map(|s| {
@@ -356,7 +358,7 @@ impl LeakReport {
             dropped_records: crate::stats().dropped_records,
             allocator_installed: crate::is_installed(),
             backtraces: crate::exit::backtrace_setting(crate::backtraces()),
-            notes: Vec::new(),
+            notes: stack_notes,
         };
         r.refilter();
         r
