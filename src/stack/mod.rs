@@ -914,7 +914,7 @@ mod tests {
         assert!(
             frames
                 .iter()
-                .any(|f| f.contains("stack::tests::capture_here") && f.contains("stack.rs:")),
+                .any(|f| f.contains("stack::tests::capture_here") && f.contains("stack/mod.rs:")),
             "file:line resolved: {frames:#?}"
         );
     }

@@ -13,6 +13,9 @@
 
 use object::{Object, ObjectSymbol, SymbolKind};
 
+/// A function symbol: address in the file, size, offset and length of its name.
+type Sym = (u64, u64, u32, u32);
+
 /// One object's function symbols.
 struct ObjectSymbols {
     /// Executable address range in this process, and the load bias.
@@ -21,7 +24,7 @@ struct ObjectSymbols {
     bias: usize,
     /// (address in the file, size, offset and length of the mangled name in `map`),
     /// sorted by address; names are demangled only when asked for.
-    syms: Vec<(u64, u64, u32, u32)>,
+    syms: Vec<Sym>,
     map: Option<Mapping>,
 }
 
@@ -140,7 +143,7 @@ impl SymbolTables {
 }
 
 /// The function symbols of one object file: `.symtab`, else `.dynsym`.
-fn read_symbols(path: &std::path::Path) -> Option<(Vec<(u64, u64, u32, u32)>, Mapping)> {
+fn read_symbols(path: &std::path::Path) -> Option<(Vec<Sym>, Mapping)> {
     let file = std::fs::File::open(path).ok()?;
     let len = usize::try_from(file.metadata().ok()?.len()).ok()?;
     if len == 0 || u32::try_from(len).is_err() {
