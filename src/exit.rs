@@ -74,6 +74,7 @@ pub(crate) fn parse_backtrace(s: &str) -> Option<Backtraces> {
 pub(crate) fn parse_unwinder(s: &str) -> Option<Unwinder> {
     match s.trim() {
         "system" => Some(Unwinder::System),
+        "tables" => Some(Unwinder::Tables),
         "frame-pointers" | "fp" => Some(Unwinder::FramePointers),
         _ => None,
     }
@@ -506,6 +507,11 @@ extern "C" fn start_up() {
             || cfg.backtraces.is_some()
             || cfg.unwinder.is_some()
             || cfg.max_records.is_some();
+        let on = cfg.backtraces.is_some_and(|b| b != Backtraces::Off);
+        let reported = cfg.target.is_some() || cfg.exit_code.is_some();
+        if let Some(note) = crate::stack::startup_note(on, reported) {
+            warn(&note);
+        }
         if configured {
             cfg.install();
         }

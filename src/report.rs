@@ -471,6 +471,8 @@ impl LeakReport {
         } else {
             Default::default()
         };
+        let blocks = snaps.iter().map(|s| s.blocks).sum();
+        let stack_notes = crate::stack::report_notes(&stacks, blocks);
         let candidates: Vec<Candidate> = snaps
             .into_iter()
             .map(|s: Snapshot| {
@@ -519,7 +521,7 @@ impl LeakReport {
             dropped_records: crate::stats().dropped_records,
             allocator_installed: crate::is_installed(),
             backtraces: crate::exit::backtrace_setting(crate::backtraces()),
-            notes: Vec::new(),
+            notes: stack_notes,
             read_back: None,
         };
         let lost = crate::stats().dropped_resources;

@@ -361,6 +361,7 @@ impl LeakTracker {
     /// `LEAKTRACKER_BACKTRACE`).
     pub fn set_backtraces(&self, mode: Option<Backtraces>) {
         let c = mode.map_or(stack::CAPTURE_INHERIT, Backtraces::encode);
+        stack::prepare_capture(c);
         self.capture.store(c, Ordering::Relaxed);
     }
 

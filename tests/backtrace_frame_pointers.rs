@@ -1,8 +1,8 @@
 //! `Unwinder::FramePointers` in a program built with `-C force-frame-pointers=yes`: the
 //! stacks walked by the frame-pointer chain resolve to the same user functions as the
 //! system unwinder's, on the main thread and on a spawned one (other stack bounds).
-//! Built without frame pointers, the same program still reports its blocks, with shorter
-//! stacks. Selected in code here; `LEAKTRACKER_UNWIND` is covered with the other variables.
+//! Built without frame pointers, the frame-pointer walk ends at once: the stacks are walked
+//! by the unwind tables instead, and the report says so. Selected in code here; `LEAKTRACKER_UNWIND` is covered with the other variables.
 
 mod common;
 use common::*;
@@ -14,7 +14,7 @@ static ALLOC: TrackingAllocator = TrackingAllocator::system();
 
 #[test]
 fn main() {
-    assert_eq!(unwinder(), Unwinder::System, "the default");
+    assert_eq!(unwinder(), Unwinder::Tables, "the default");
     let exe = build_fixture_with(
         "fp_fixture",
         include_str!("common/fp_fixture.rs"),
@@ -44,9 +44,9 @@ fn main() {
     );
     assert_eq!(fp, system, "frame pointers and the system unwinder agree");
 
-    // The same program built without frame pointers: the frame-pointer walk (and not a
-    // silent fall-back to the system unwinder) loses the user frames, and still neither
-    // crashes nor fails to report the blocks.
+    // The same program built without frame pointers: the frame-pointer walk ends within
+    // two frames of the allocator, so the stack is walked again by the unwind tables (the
+    // same user frames), and the report says so.
     let exe = build_fixture_with(
         "fp_fixture",
         include_str!("common/fp_fixture.rs"),
@@ -55,10 +55,21 @@ fn main() {
     let o = run_fixture(&exe, "frame-pointers", &[]);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
-    assert_eq!(out.lines().count(), 2, "one stack per block: {out}");
-    assert!(out.lines().all(|l| l.starts_with("1 ")), "{out}");
-    assert_ne!(
-        out, system,
-        "without frame pointers the walk cannot see the user frames"
+    assert_eq!(out, system, "fell back to complete stacks");
+    assert!(
+        err.contains("frame pointers were asked for") && err.contains("force-frame-pointers=yes"),
+        "the report says the frame-pointer walk did not work: {err}"
+    );
+    // With frame pointers, no such note.
+    let exe = build_fixture_with(
+        "fp_fixture",
+        include_str!("common/fp_fixture.rs"),
+        &["-C", "force-frame-pointers=yes"],
+    );
+    let (_, err) = text(&run_fixture(&exe, "frame-pointers", &[]));
+    assert!(!err.contains("frame pointers were asked for"), "{err}");
+    assert!(
+        err.contains("backtraces: 1 of 1 blocks have a stack (walked by frame pointers)"),
+        "{err}"
     );
 }

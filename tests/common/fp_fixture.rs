@@ -28,6 +28,9 @@ fn leak_one(tracker: &LeakTracker) -> Box<[u8; 200]> {
 
 fn print_user_frames(tracker: &LeakTracker) {
     let report = LeakReport::of(tracker);
+    for n in report.notes() {
+        eprintln!("note: {n}");
+    }
     for e in report.leaks() {
         for g in &e.stacks {
             let user: Vec<&str> = g

@@ -14,10 +14,26 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+};
 
 use crate::guard::Reentrancy;
 use crate::table::RecordTable;
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod fp;
+mod symbols;
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod tables;
+mod trim;
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+mod fp {
+    pub(super) fn walk(_: &mut [usize], _: usize) -> Option<usize> {
+        None
+    }
+}
 
 /// Which blocks get a backtrace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,31 +77,47 @@ impl Backtraces {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Unwinder {
-    /// The system unwinder, driven by the binary's unwind tables: complete for any build,
-    /// about 100 ns a frame (a few µs a stack).
+    /// The default: the binary's unwind tables (`.eh_frame`), read in place and
+    /// interpreted in-process, with a per-address rule cache: complete for any build,
+    /// a few ns a frame. A stack it cannot finish (code without unwind tables) is walked
+    /// again by the system unwinder. On targets other than Linux x86-64 this is the same
+    /// as `System`.
+    Tables,
+    /// The system unwinder (`_Unwind_Backtrace`), driven by the same tables: complete for
+    /// any build, about 100 ns a frame (a few µs a stack).
     System,
     /// The frame-pointer chain: a few ns a frame, for programs built with
-    /// `RUSTFLAGS="-C force-frame-pointers=yes"`. A function built without frame pointers
-    /// (in a dependency or in std) is missing from the stack, or ends it early; the walk
-    /// never reads outside the thread's stack. x86-64 and AArch64 only; elsewhere this
-    /// is the same as `System`.
+    /// `RUSTFLAGS="-C force-frame-pointers=yes"` (the standard library has frame pointers
+    /// since Rust 1.79). A function built without frame pointers drops out of the stack;
+    /// a walk that ends within two frames of the allocator (a build without frame
+    /// pointers) is walked again by the unwind tables, and reports say so. The walk never
+    /// reads outside the thread's stack. x86-64 and AArch64 only; elsewhere this is the
+    /// same as `Tables`.
     FramePointers,
 }
 
-static FRAME_POINTERS: AtomicBool = AtomicBool::new(false);
+const UNWIND_TABLES: u8 = 0;
+const UNWIND_SYSTEM: u8 = 1;
+const UNWIND_FP: u8 = 2;
+static UNWINDER: AtomicU8 = AtomicU8::new(UNWIND_TABLES);
 
-/// Chooses how stacks are walked from now on (default [`Unwinder::System`]);
-/// `LEAKTRACKER_UNWIND=frame-pointers` chooses at start-up.
+/// Chooses how stacks are walked from now on (default [`Unwinder::Tables`]);
+/// `LEAKTRACKER_UNWIND=frame-pointers|system|tables` chooses at start-up.
 pub fn set_unwinder(unwinder: Unwinder) {
-    FRAME_POINTERS.store(unwinder == Unwinder::FramePointers, Ordering::Relaxed);
+    let u = match unwinder {
+        Unwinder::Tables => UNWIND_TABLES,
+        Unwinder::System => UNWIND_SYSTEM,
+        Unwinder::FramePointers => UNWIND_FP,
+    };
+    UNWINDER.store(u, Ordering::Relaxed);
 }
 
 /// The current way of walking stacks.
 pub fn unwinder() -> Unwinder {
-    if FRAME_POINTERS.load(Ordering::Relaxed) {
-        Unwinder::FramePointers
-    } else {
-        Unwinder::System
+    match UNWINDER.load(Ordering::Relaxed) {
+        UNWIND_SYSTEM => Unwinder::System,
+        UNWIND_FP => Unwinder::FramePointers,
+        _ => Unwinder::Tables,
     }
 }
 
@@ -103,7 +135,15 @@ pub const MAX_DEPTH: usize = 128;
 /// Frames captured beyond the depth, to make room for the allocator's own frames that
 /// resolution drops.
 const OWN_FRAMES_ALLOWANCE: usize = 12;
-const MAX_CAPTURE: usize = MAX_DEPTH + OWN_FRAMES_ALLOWANCE;
+const MAX_CAPTURE: usize = MAX_DEPTH + OWN_FRAMES_ALLOWANCE + 24;
+
+/// Learns where user frames begin on the allocator path, if not yet done (called when a
+/// tracker switches capture on, from user code).
+pub(crate) fn prepare_capture(setting: u32) {
+    if setting != CAPTURE_OFF && setting != CAPTURE_INHERIT {
+        trim::ensure_learnt();
+    }
+}
 
 /// Sets the process-wide backtrace setting for resources created from now on (trackers
 /// with their own setting keep it). `LEAKTRACKER_BACKTRACE` sets it at start-up.
@@ -111,6 +151,7 @@ pub fn set_backtraces(mode: Backtraces) {
     let c = mode.encode();
     if c != CAPTURE_OFF {
         EVER_ON.store(true, Ordering::Release);
+        trim::ensure_learnt();
     }
     DEFAULT_CAPTURE.store(c, Ordering::Relaxed);
 }
@@ -181,19 +222,70 @@ pub(crate) fn should_capture(c: u32, size: usize) -> bool {
 // ---------------------------------------------------------------------------------------
 // Capture
 
+/// Stacks that the table walk could not finish and the system unwinder walked instead.
+static TABLES_FELL_BACK: AtomicU64 = AtomicU64::new(0);
+/// Frame-pointer walks that ended within two frames of the allocator (a build without
+/// frame pointers): walked again with the unwind tables.
+static FP_BROKEN: AtomicU64 = AtomicU64::new(0);
+
 /// Captures the calling thread's stack and returns its id in the stack table (`None` if
-/// the stack table is out of memory or the stack is empty). Allocation-free; holds no
-/// tracker lock while unwinding.
+/// the stack table is out of memory or the stack is empty). Allocation-free (but for a
+/// table walk's first use on a thread, under the guard); holds no tracker lock while
+/// unwinding. The allocator's own leading frames are dropped here, by address.
 #[inline(never)]
 pub(crate) fn capture() -> Option<u32> {
     let _r = Reentrancy::enter();
-    let mut ips = [0usize; MAX_CAPTURE];
-    let want = (DEPTH.load(Ordering::Relaxed) + OWN_FRAMES_ALLOWANCE).min(MAX_CAPTURE);
-    if FRAME_POINTERS.load(Ordering::Relaxed) {
-        if let Some(n) = fp::walk(&mut ips[..want]) {
-            return intern(&ips[..n]);
-        }
+    if let Some(s) = trim::sample() {
+        // Learning the allocator path: the raw walk, by the unwind tables.
+        s.n = walk_tables_or_system(&mut s.ips);
+        return None;
     }
+    let mut ips = [0usize; MAX_CAPTURE];
+    let want =
+        (DEPTH.load(Ordering::Relaxed) + OWN_FRAMES_ALLOWANCE + trim::path_len()).min(MAX_CAPTURE);
+    let out = &mut ips[..want];
+    // Every walker is called from this function directly: each drops its own frame and
+    // this function's, so a walk starts with the return address out of `capture`.
+    let n = match unwinder() {
+        Unwinder::FramePointers => {
+            let n = fp::walk(out, capture as fn() -> Option<u32> as usize).unwrap_or(0);
+            let own = trim::leading_own(&out[..n]);
+            if n < want && n <= own + 2 {
+                FP_BROKEN.fetch_add(1, Ordering::Relaxed);
+                walk_tables_or_system(out)
+            } else {
+                n
+            }
+        }
+        Unwinder::Tables => walk_tables_or_system(out),
+        Unwinder::System => walk_system(out),
+    };
+    let own = trim::leading_own(&ips[..n]);
+    intern(&ips[own..n])
+}
+
+/// The table walk, or the system unwinder's where it cannot finish a stack.
+#[inline(always)]
+fn walk_tables_or_system(out: &mut [usize]) -> usize {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    if let Some(w) = tables::walk(out) {
+        if w.complete {
+            return w.frames;
+        }
+        TABLES_FELL_BACK.fetch_add(1, Ordering::Relaxed);
+    }
+    walk_system(out)
+}
+
+/// The system unwinder's walk (`_Unwind_Backtrace`), from the return address out of its
+/// caller (as the other walks): frames whose canonical frame address lies below a local
+/// of this function are the unwinder's own; then this function's and its caller's.
+#[inline(never)]
+fn walk_system(out: &mut [usize]) -> usize {
+    let marker = 0u8;
+    let low = std::hint::black_box(std::ptr::addr_of!(marker)) as usize;
+    let mut inside = true;
+    let mut skip = 2;
     let mut n = 0;
     // SAFETY: on the platforms this crate supports (Unix, with the system unwinder) the
     // unwinder is thread-safe; the lock `trace` would take only serialises the crate's
@@ -202,114 +294,34 @@ pub(crate) fn capture() -> Option<u32> {
     unsafe {
         backtrace::trace_unsynchronized(|frame| {
             let ip = frame.ip() as usize;
-            if ip == 0 {
+            if ip == 0 || out.is_empty() {
                 return false; // the end of the stack
             }
-            ips[n] = ip;
+            if inside {
+                if frame.sp() as usize <= low {
+                    return true;
+                }
+                inside = false;
+            }
+            if skip > 0 {
+                skip -= 1;
+                return true;
+            }
+            out[n] = ip;
             n += 1;
-            n < want
+            n < out.len()
         });
     }
-    intern(&ips[..n])
+    n
 }
 
-/// The frame-pointer walk.
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-mod fp {
-    use std::cell::Cell;
-
-    thread_local! {
-        // The top (highest address) of this thread's stack; 0 until first needed.
-        // Const-initialised, no destructor: usable from the allocator at any time.
-        static STACK_TOP: Cell<usize> = const { Cell::new(0) };
-    }
-
-    /// The top of the calling thread's stack, or `None` if the system does not say.
-    fn stack_top() -> Option<usize> {
-        let cached = STACK_TOP.try_with(Cell::get).ok()?;
-        if cached != 0 {
-            return Some(cached);
-        }
-        // SAFETY: `attr` is initialised by `pthread_getattr_np` before it is read and
-        // destroyed once; the out-pointers are valid locals. (For the main thread glibc
-        // reads /proc/self/maps and may allocate: the caller holds the reentrancy guard.)
-        let top = unsafe {
-            let mut attr: libc::pthread_attr_t = std::mem::zeroed();
-            if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
-                return None;
-            }
-            let mut addr: *mut libc::c_void = std::ptr::null_mut();
-            let mut size: libc::size_t = 0;
-            let r = libc::pthread_attr_getstack(&attr, &mut addr, &mut size);
-            libc::pthread_attr_destroy(&mut attr);
-            if r != 0 || addr.is_null() {
-                return None;
-            }
-            addr as usize + size
-        };
-        let _ = STACK_TOP.try_with(|c| c.set(top));
-        Some(top)
-    }
-
-    /// The caller's frame pointer.
-    #[inline(always)]
-    fn frame_pointer() -> usize {
-        let fp: usize;
-        // SAFETY: reads a register; no memory access, no stack use.
-        unsafe {
-            #[cfg(target_arch = "x86_64")]
-            std::arch::asm!("mov {}, rbp", out(reg) fp, options(nomem, nostack, preserves_flags));
-            #[cfg(target_arch = "aarch64")]
-            std::arch::asm!("mov {}, x29", out(reg) fp, options(nomem, nostack, preserves_flags));
-        }
-        fp
-    }
-
-    /// Fills `ips` with the return addresses of the frame-pointer chain, innermost first;
-    /// the number written, or `None` when the stack's bounds are unknown.
-    ///
-    /// Every read is of a word between a local of this function (the stack pointer, near
-    /// enough) and the top of the thread's stack, which is mapped memory; each frame must
-    /// lie above the one before it, so the walk ends.
-    #[inline(never)]
-    pub(super) fn walk(ips: &mut [usize]) -> Option<usize> {
-        let top = stack_top()?;
-        let marker = 0u8;
-        let low = std::ptr::addr_of!(marker) as usize;
-        let mut fp = frame_pointer();
-        let mut n = 0;
-        while n < ips.len() {
-            let inside = fp >= low && fp.checked_add(16).is_some_and(|end| end <= top);
-            if !inside || fp % std::mem::align_of::<usize>() != 0 {
-                break;
-            }
-            // SAFETY: `low <= fp`, `fp + 16 <= top` and `fp` is word-aligned: both words lie in
-            // the live part of this thread's stack.
-            let (next, ret) = unsafe {
-                (
-                    (fp as *const usize).read_volatile(),
-                    ((fp + 8) as *const usize).read_volatile(),
-                )
-            };
-            if ret == 0 {
-                break;
-            }
-            ips[n] = ret;
-            n += 1;
-            if next <= fp {
-                break;
-            }
-            fp = next;
-        }
-        Some(n)
-    }
-}
-
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-mod fp {
-    pub(super) fn walk(_: &mut [usize]) -> Option<usize> {
-        None
-    }
+/// What the walks did: (stacks the table walk handed to the system unwinder, frame-pointer
+/// walks found broken).
+pub(crate) fn walk_stats() -> (u64, u64) {
+    (
+        TABLES_FELL_BACK.load(Ordering::Relaxed),
+        FP_BROKEN.load(Ordering::Relaxed),
+    )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -614,17 +626,14 @@ pub(crate) fn groups_by_resource() -> HashMap<u32, Vec<StackGroup>> {
     out
 }
 
-/// Frame-name prefixes of leaktracker's own frames, the allocator shims, and the standard
-/// library's allocation machinery (`Box::new`, `RawVec::grow`, `Vec::from_iter`, …): leading
-/// frames that match are dropped, so a group's first frame is the code that allocated.
+/// Frame-name prefixes of the standard library's allocation machinery (`Box::new`,
+/// `RawVec::grow`, `Vec::from_iter`, …) and, for frames that only the symbol table names
+/// (no debug info), leaktracker's own entry points such as `track`: leading frames that
+/// match are dropped, so a group's first frame is the code that allocated. (The
+/// allocator's own path is dropped before, by address, when the stack is captured.)
 const OWN_FRAME_PREFIXES: &[&str] = &[
     "leaktracker::",
     "<leaktracker::",
-    "backtrace::",
-    "__rustc::",
-    "__rust_",
-    "__rg_",
-    "__rdl_",
     "alloc::",
     "<alloc::",
     "core::",
@@ -632,40 +641,72 @@ const OWN_FRAME_PREFIXES: &[&str] = &[
     "std::alloc::",
 ];
 
+/// The allocator shims the compiler generates for a `#[global_allocator]` (their names are
+/// fixed symbols, not paths); with a build that inlines them, they appear as inlined frames
+/// of the first user address.
+const ALLOCATOR_SHIMS: &[&str] = &[
+    "__rust_alloc",
+    "__rust_alloc_zeroed",
+    "__rust_realloc",
+    "__rg_alloc",
+    "__rg_alloc_zeroed",
+    "__rg_realloc",
+];
+
 /// Source folders of the standard library's `alloc` and `core` crates: frames there are
 /// allocation machinery too (trait impls such as `<u8 as SpecFromElem>::from_elem`).
 const STD_ALLOC_FILES: &[&str] = &["/library/alloc/src/", "/library/core/src/"];
 
+/// This crate's own source folder, as its debug info names it: frames of our code that a
+/// build inlined into the caller's (the `GlobalAlloc` methods) have these files.
+const OWN_SOURCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/");
+
+fn is_shim(name: &str) -> bool {
+    let n = name.strip_prefix("__rustc::").unwrap_or(name);
+    ALLOCATOR_SHIMS.contains(&n)
+}
+
 fn is_own_frame(name: &str, loc: &str) -> bool {
-    OWN_FRAME_PREFIXES.iter().any(|p| name.starts_with(p))
+    loc.starts_with(OWN_SOURCE)
+        || is_shim(name)
+        || OWN_FRAME_PREFIXES.iter().any(|p| name.starts_with(p))
         || STD_ALLOC_FILES.iter().any(|d| loc.contains(d))
 }
 
 /// Resolves stacks to readable frames (`function at file:line`), each distinct instruction
-/// pointer once; leaktracker's own leading frames are dropped and the rest cut to the
-/// configured depth. Holds no tracker lock; runs under the reentrancy guard.
+/// pointer once; the allocation machinery's leading frames are dropped and the rest cut to
+/// the configured depth. Holds no tracker lock; runs under the reentrancy guard.
 pub(crate) fn resolve(ids: &[u32]) -> HashMap<u32, Vec<String>> {
     let _r = Reentrancy::enter();
     let depth = DEPTH.load(Ordering::Relaxed);
     let mut by_ip: HashMap<usize, Vec<(String, String)>> = HashMap::new();
     let mut out = HashMap::new();
-    let mut ips = Vec::new();
+    let mut stacks: Vec<(u32, Vec<usize>)> = Vec::new();
     for &id in ids {
-        if out.contains_key(&id) {
+        if stacks.iter().any(|s| s.0 == id) {
             continue;
         }
+        let mut ips = Vec::new();
         frames_of(id, &mut ips);
+        stacks.push((id, ips));
+    }
+    let mut symtab = symbols::SymbolTables::new();
+    let every: Vec<usize> = stacks.iter().flat_map(|s| s.1.iter().copied()).collect();
+    symtab.load_for(&every);
+    for (id, ips) in &stacks {
+        if out.contains_key(id) {
+            continue;
+        }
         // (name, location) of every frame, inlined ones included, innermost first.
         let mut all: Vec<&(String, String)> = Vec::new();
-        for &ip in &ips {
-            by_ip.entry(ip).or_insert_with(|| resolve_ip(ip));
+        for &ip in ips {
+            by_ip.entry(ip).or_insert_with(|| resolve_ip(ip, &symtab));
         }
-        for ip in &ips {
+        for ip in ips {
             all.extend(by_ip[ip].iter());
         }
-        // Inner end: leaktracker's frames and the allocation machinery. Outer end: the
-        // runtime below `main` or a thread's closure (std's short-backtrace marker), and
-        // the call shims just above it.
+        // Inner end: the allocation machinery. Outer end: the runtime below `main` or a
+        // thread's closure (std's short-backtrace marker), and the call shims just above it.
         let start = all
             .iter()
             .position(|(n, l)| !is_own_frame(n, l))
@@ -702,13 +743,16 @@ pub(crate) fn resolve(ids: &[u32]) -> HashMap<u32, Vec<String>> {
                 }
             })
             .collect();
-        out.insert(id, frames);
+        out.insert(*id, frames);
     }
     out
 }
 
-/// The symbols (several when inlined) at `ip`: (demangled name without hash, file:line).
-fn resolve_ip(ip: usize) -> Vec<(String, String)> {
+/// The frames (several when inlined) at return address `ip`, innermost first: (demangled
+/// name without hash, file:line). The outermost one (the function that was not inlined)
+/// is named by the symbol table where it has the address: debug info may know it only
+/// by a short name.
+fn resolve_ip(ip: usize, symtab: &symbols::SymbolTables) -> Vec<(String, String)> {
     let mut syms = Vec::new();
     backtrace::resolve(ip as *mut std::ffi::c_void, |sym| {
         let name = sym
@@ -724,10 +768,79 @@ fn resolve_ip(ip: usize) -> Vec<(String, String)> {
         }
         syms.push((name, loc));
     });
-    if syms.is_empty() {
-        syms.push((format!("{ip:#x}"), String::new()));
+    let outer = symtab.function_of(ip);
+    match (syms.last_mut(), outer) {
+        (Some(last), Some(name)) => last.0 = name,
+        (None, Some(name)) => syms.push((name, String::new())),
+        (None, None) => syms.push((format!("{ip:#x}"), String::new())),
+        (Some(_), None) => {}
     }
     syms
+}
+
+/// What a report says about its stacks: how many of the blocks have one, which unwinder
+/// walked them, and any setting that did not do what it asked. `groups` are the report's
+/// resolved groups, `blocks` all blocks the report covers.
+pub(crate) fn report_notes(
+    groups: &HashMap<u32, Vec<ResolvedGroup>>,
+    blocks: usize,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    if !ever_on() {
+        return notes;
+    }
+    let with: usize = groups
+        .values()
+        .flatten()
+        .filter(|g| g.stack.is_some())
+        .map(|g| g.blocks)
+        .sum();
+    let (fell_back, fp_broken) = walk_stats();
+    let walker = match unwinder() {
+        Unwinder::Tables => "unwind tables",
+        Unwinder::System => "system unwinder",
+        Unwinder::FramePointers => "frame pointers",
+    };
+    let mut line =
+        format!("backtraces: {with} of {blocks} blocks have a stack (walked by {walker}");
+    if fell_back > 0 {
+        let _ = write!(line, "; {fell_back} stacks finished by the system unwinder");
+    }
+    line.push(')');
+    if let Backtraces::Sample(n) = backtraces() {
+        let _ = write!(
+            line,
+            "; sample:{n}: the other {} blocks were not sampled",
+            blocks.saturating_sub(with)
+        );
+    }
+    notes.push(line);
+    if fp_broken > 0 {
+        notes.push(format!(
+            "frame pointers were asked for, but {fp_broken} frame-pointer walks ended within two \
+             frames of the allocator (the binary has no frame pointers): those stacks were walked \
+             by the unwind tables; build with RUSTFLAGS=\"-C force-frame-pointers=yes\""
+        ));
+    }
+    if trim::failed() {
+        notes.push(
+            "the allocator's own frames could not be located by address: stacks were trimmed \
+             by frame names only"
+                .to_string(),
+        );
+    }
+    notes
+}
+
+/// A start-up warning for a backtrace setting that does nothing by itself: stacks asked
+/// for (`LEAKTRACKER_BACKTRACE`) with no exit report configured.
+pub(crate) fn startup_note(backtraces_on: bool, report_configured: bool) -> Option<String> {
+    (backtraces_on && !report_configured).then(|| {
+        "LEAKTRACKER_BACKTRACE is set but no exit report is (LEAKTRACKER_REPORT, \
+         LEAKTRACKER_EXIT_CODE): stacks are captured, at their cost, and shown only in \
+         reports the program makes itself"
+            .to_string()
+    })
 }
 
 /// One group of a resource's blocks that share an allocation stack, resolved.
@@ -801,7 +914,7 @@ mod tests {
         assert!(
             frames
                 .iter()
-                .any(|f| f.contains("stack::tests::capture_here") && f.contains("stack.rs:")),
+                .any(|f| f.contains("stack::tests::capture_here") && f.contains("stack/mod.rs:")),
             "file:line resolved: {frames:#?}"
         );
     }
