@@ -786,7 +786,7 @@ pub(crate) fn report_notes(
     blocks: usize,
 ) -> Vec<String> {
     let mut notes = Vec::new();
-    if !ever_on() {
+    if !ever_on() || blocks == 0 {
         return notes;
     }
     let with: usize = groups
