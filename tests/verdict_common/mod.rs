@@ -97,7 +97,7 @@ pub fn run_mode(mode: &str, env: &[(&str, &str)], timeout: Duration) -> Run {
 }
 
 /// Waits for `child` at most `timeout` (reading its output meanwhile), then kills it.
-fn wait_with_timeout(
+pub fn wait_with_timeout(
     mut child: std::process::Child,
     timeout: Duration,
     mode: &str,
