@@ -241,13 +241,20 @@ fn main() {
         return;
     }
     let t = Duration::from_secs(90);
-
-    let run = run_mode("correct", &[], t);
-    assert_correct(&run);
-
-    let run = run_mode("planted", &[], t);
-    let planted = (EVERY..=REQUESTS)
-        .step_by(EVERY)
-        .map(|n| format!("request-{n}"));
-    assert_planted(&run, &expect_each(planted, "request", BODY as u64));
+    all_halves(vec![
+        (
+            "correct".into(),
+            Box::new(move || assert_correct(&run_mode("correct", &[], t))),
+        ),
+        (
+            "planted".into(),
+            Box::new(move || {
+                let run = run_mode("planted", &[], t);
+                let planted = (EVERY..=REQUESTS)
+                    .step_by(EVERY)
+                    .map(|n| format!("request-{n}"));
+                assert_planted(&run, &expect_each(planted, "request", BODY as u64));
+            }),
+        ),
+    ]);
 }

@@ -182,14 +182,25 @@ fn main() {
         return;
     }
     let t = Duration::from_secs(60);
-
-    let run = run_mode("correct", &[], t);
-    assert_correct(&run);
-
-    let run = run_mode("planted-main", &[], t);
-    assert_planted(&run, &expect_each(["main".to_string()], "cli", 4096));
-
-    let run = run_mode("planted-inputs", &[], t);
-    let planted = (5..=INPUTS).step_by(5).map(|n| format!("input-{n}"));
-    assert_planted(&run, &expect_each(planted, "input", BODY as u64));
+    all_halves(vec![
+        (
+            "correct".into(),
+            Box::new(move || assert_correct(&run_mode("correct", &[], t))),
+        ),
+        (
+            "planted-main".into(),
+            Box::new(move || {
+                let run = run_mode("planted-main", &[], t);
+                assert_planted(&run, &expect_each(["main".to_string()], "cli", 4096));
+            }),
+        ),
+        (
+            "planted-inputs".into(),
+            Box::new(move || {
+                let run = run_mode("planted-inputs", &[], t);
+                let planted = (5..=INPUTS).step_by(5).map(|n| format!("input-{n}"));
+                assert_planted(&run, &expect_each(planted, "input", BODY as u64));
+            }),
+        ),
+    ]);
 }

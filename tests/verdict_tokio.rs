@@ -216,11 +216,18 @@ fn main() {
         return;
     }
     let t = Duration::from_secs(120);
-
-    let run = run_mode("correct", &[], t);
-    assert_correct(&run);
-
-    let run = run_mode("planted", &[], t);
-    let planted = (10..=JOBS).step_by(10).map(|i| format!("task-{i}"));
-    assert_planted(&run, &expect_each(planted, "job", BODY as u64));
+    all_halves(vec![
+        (
+            "correct".into(),
+            Box::new(move || assert_correct(&run_mode("correct", &[], t))),
+        ),
+        (
+            "planted".into(),
+            Box::new(move || {
+                let run = run_mode("planted", &[], t);
+                let planted = (10..=JOBS).step_by(10).map(|i| format!("task-{i}"));
+                assert_planted(&run, &expect_each(planted, "job", BODY as u64));
+            }),
+        ),
+    ]);
 }

@@ -116,12 +116,22 @@ fn main() {
         return;
     }
     let t = Duration::from_secs(60);
+    let mut halves: Vec<(String, Box<dyn FnOnce()>)> = Vec::new();
     for order in ["fmt-first", "leak-first"] {
-        let run = run_mode(&format!("correct-{order}"), &[], t);
-        assert_correct(&run);
-
-        let run = run_mode(&format!("planted-{order}"), &[], t);
-        let planted = (10..=REQUESTS).step_by(10).map(|n| format!("request-{n}"));
-        assert_planted(&run, &expect_each(planted, "svc", BODY as u64));
+        let correct = format!("correct-{order}");
+        halves.push((
+            correct.clone(),
+            Box::new(move || assert_correct(&run_mode(&correct, &[], t))),
+        ));
+        let planted_mode = format!("planted-{order}");
+        halves.push((
+            planted_mode.clone(),
+            Box::new(move || {
+                let run = run_mode(&planted_mode, &[], t);
+                let planted = (10..=REQUESTS).step_by(10).map(|n| format!("request-{n}"));
+                assert_planted(&run, &expect_each(planted, "svc", BODY as u64));
+            }),
+        ));
     }
+    all_halves(halves);
 }

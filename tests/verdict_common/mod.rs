@@ -269,3 +269,22 @@ pub fn expect_each(
         .map(|n| (n, (kind.to_owned(), 1, bytes)))
         .collect()
 }
+
+/// Runs every half, even after one fails (each failure's message is printed by the panic
+/// hook as it happens), then fails naming the halves that did.
+pub fn all_halves(halves: Vec<(String, Box<dyn FnOnce()>)>) {
+    let n = halves.len();
+    let failed: Vec<String> = halves
+        .into_iter()
+        .filter_map(|(name, half)| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(half))
+                .is_err()
+                .then_some(name)
+        })
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {n} halves failed: {failed:?}",
+        failed.len()
+    );
+}
