@@ -77,6 +77,9 @@ fn tracing_rlib() -> std::path::PathBuf {
 }
 
 #[test]
+// The explicit borrows are the point: without them `tracing::Instrument::instrument` is
+// picked (clippy does not see the trait in scope).
+#[allow(clippy::needless_borrow, clippy::explicit_auto_deref)]
 fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
