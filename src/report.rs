@@ -491,9 +491,15 @@ impl LeakReport {
                     name: s.name,
                     kind: s.kind,
                     origin: s.origin,
-                    open: s.open,
-                    ordinal: s.ordinal,
-                    kind_units: s.kind_units,
+                    // A unit is open until its guard, future or span ends it (a scope
+                    // ended out of order is still held by the next one, but it ended).
+                    open: if s.origin.is_unit() {
+                        s.ended == 0
+                    } else {
+                        s.open
+                    },
+                    ordinal: s.ended,
+                    kind_units: s.kind_ended,
                     groups,
                 }
             })

@@ -89,6 +89,32 @@ pub(crate) struct Hot {
     /// fork handler also take, so a reused slot always starts even.
     cleared: AtomicU32,
     origin: AtomicU8,
+    /// Its place among the units of its kind that have ended (1 = the first to end); 0
+    /// while it has not ended. Set once, by [`mark_ended`].
+    ended: AtomicU64,
+    /// Its kind's slot in [`KIND_ENDED`].
+    kind_slot: AtomicU32,
+}
+
+/// Kinds with a counter of their own in [`KIND_ENDED`]; later kinds share the last one.
+const KIND_SLOTS: usize = 1024;
+
+/// Units ended so far, per kind slot: read and bumped without a lock, so a unit can be
+/// marked ended from any thread, at any time.
+static KIND_ENDED: [AtomicU64; KIND_SLOTS] = [const { AtomicU64::new(0) }; KIND_SLOTS];
+
+/// Marks resource `id` (a unit: a scope, a task, a span) ended, once: it gets its place
+/// among the ended units of its kind. The caller holds a hold on it (it is alive).
+pub(crate) fn mark_ended(id: u32) {
+    let h = hot(id);
+    if h.ended.load(Ordering::Relaxed) != 0 {
+        return;
+    }
+    let slot = (h.kind_slot.load(Ordering::Relaxed) as usize).min(KIND_SLOTS - 1);
+    let n = KIND_ENDED[slot].fetch_add(1, Ordering::Relaxed) + 1;
+    let _ = h
+        .ended
+        .compare_exchange(0, n, Ordering::Relaxed, Ordering::Relaxed);
 }
 
 static CHUNK_PTRS: [AtomicPtr<Hot>; CHUNKS] =
@@ -369,15 +395,14 @@ struct Meta {
     kind: Name,
     created: Timestamp,
     seq: u64,
-    /// 1 for the first resource created with this kind, 2 for the next, and so on.
-    ordinal: u64,
 }
 
 struct Registry {
     metas: Vec<Option<Meta>>,
     /// Resources created so far per kind (never decreases: reclaimed ones count too), so a
     /// report can tell how many units of a kind came and went.
-    kinds: std::collections::BTreeMap<Box<str>, u64>,
+    /// Per kind: its slot in [`KIND_ENDED`].
+    kinds: std::collections::BTreeMap<Box<str>, u32>,
     free: Vec<u32>,
     /// Scan for dead slots when `metas.len()` reaches this and the free list is empty.
     next_scan: usize,
@@ -465,14 +490,14 @@ impl Registry {
         self.next_scan = self.metas.len() + live.max(1024);
     }
 
-    /// Counts one more resource of `kind` and returns its ordinal (1 for the first).
-    fn count_unit(&mut self, kind: &str) -> u64 {
-        if let Some(n) = self.kinds.get_mut(kind) {
-            *n += 1;
-            return *n;
+    /// The slot of `kind` in [`KIND_ENDED`] (a new one for a new kind).
+    fn kind_slot(&mut self, kind: &str) -> u32 {
+        if let Some(slot) = self.kinds.get(kind) {
+            return *slot;
         }
-        self.kinds.insert(kind.into(), 1);
-        1
+        let slot = self.kinds.len().min(KIND_SLOTS - 1) as u32;
+        self.kinds.insert(kind.into(), slot);
+        slot
     }
 
     /// An id for a new resource: a free one, a new slot, or (when a new slot cannot be
@@ -533,19 +558,20 @@ pub(crate) fn create(
     let id = l.reg.new_id()?;
     let seq = l.reg.next_seq;
     l.reg.next_seq += 1;
-    let ordinal = l.reg.count_unit(kind.as_str());
+    let kind_slot = l.reg.kind_slot(kind.as_str());
     l.reg.metas[id as usize] = Some(Meta {
         name,
         kind,
         created,
         seq,
-        ordinal,
     });
     let h = hot(id);
     h.bytes.store(0, Ordering::Relaxed);
     h.tracker.store(tracker, Ordering::Relaxed);
     h.origin.store(origin as u8, Ordering::Relaxed);
     h.capture.store(capture, Ordering::Relaxed);
+    h.ended.store(0, Ordering::Relaxed);
+    h.kind_slot.store(kind_slot, Ordering::Relaxed);
     h.life.start();
     Some(id)
 }
@@ -560,27 +586,13 @@ pub(crate) fn update(
     let mut l = lock_registry();
     let name = own_name(name);
     let kind = own_name(kind);
-    let Some(old_kind) = l
-        .reg
-        .metas
-        .get(id as usize)
-        .and_then(Option::as_ref)
-        .map(|m| m.kind.clone())
-    else {
-        return;
-    };
-    let ordinal = if old_kind.as_str() == kind.as_str() {
-        None
-    } else {
-        Some(l.reg.count_unit(kind.as_str()))
-    };
+    let slot = l.reg.kind_slot(kind.as_str());
     if let Some(m) = l.reg.metas.get_mut(id as usize).and_then(Option::as_mut) {
         m.name = name;
         m.kind = kind;
         m.created = created;
-        if let Some(o) = ordinal {
-            m.ordinal = o;
-        }
+        // A span renamed by a field counts among the units of its new kind.
+        hot(id).kind_slot.store(slot, Ordering::Relaxed);
     }
 }
 
@@ -596,10 +608,10 @@ pub(crate) struct Snapshot {
     pub(crate) origin: Origin,
     /// Still held open (see [`Hot::is_open`]).
     pub(crate) open: bool,
-    /// Its place among the resources of its kind (1 = the first created).
-    pub(crate) ordinal: u64,
-    /// Resources of its kind created so far, this one included.
-    pub(crate) kind_units: u64,
+    /// Its place among the ended units of its kind (0: not ended).
+    pub(crate) ended: u64,
+    /// Units of its kind ended so far.
+    pub(crate) kind_ended: u64,
 }
 
 /// The resources (of `tracker`, or of all trackers) that hold at least one live block,
@@ -618,12 +630,7 @@ pub(crate) fn snapshot(tracker: Option<u64>) -> Vec<Snapshot> {
         if blocks == 0 {
             continue;
         }
-        let kind_units = l
-            .reg
-            .kinds
-            .get(m.kind.as_str())
-            .copied()
-            .unwrap_or(m.ordinal);
+        let slot = (h.kind_slot.load(Ordering::Relaxed) as usize).min(KIND_SLOTS - 1);
         found.push(Found {
             id: id as u32,
             seq: m.seq,
@@ -634,8 +641,8 @@ pub(crate) fn snapshot(tracker: Option<u64>) -> Vec<Snapshot> {
             bytes,
             origin: h.origin(),
             open: h.is_open(),
-            ordinal: m.ordinal,
-            kind_units,
+            ended: h.ended.load(Ordering::Relaxed),
+            kind_ended: KIND_ENDED[slot].load(Ordering::Relaxed),
         });
     }
     l.reg.reclaim();
@@ -654,8 +661,8 @@ pub(crate) fn snapshot(tracker: Option<u64>) -> Vec<Snapshot> {
             bytes: f.bytes,
             origin: f.origin,
             open: f.open,
-            ordinal: f.ordinal,
-            kind_units: f.kind_units,
+            ended: f.ended,
+            kind_ended: f.kind_ended,
         })
         .collect()
 }
@@ -671,8 +678,8 @@ struct Found {
     bytes: usize,
     origin: Origin,
     open: bool,
-    ordinal: u64,
-    kind_units: u64,
+    ended: u64,
+    kind_ended: u64,
 }
 
 /// Number of resource slots in use (live or not yet reclaimed).

@@ -218,6 +218,7 @@ struct SpanResource {
 
 impl Drop for SpanResource {
     fn drop(&mut self) {
+        crate::resource::mark_ended(self.res);
         hot(self.res).release_hold();
     }
 }

@@ -551,6 +551,7 @@ impl LeakTracker {
             self.new_resource(name, kind.into(), Origin::Scope, Timestamp::now())
         };
         ScopeGuard {
+            res,
             tag: TagGuard::install(res),
             _tracker: PhantomData,
         }
@@ -558,6 +559,13 @@ impl LeakTracker {
 
     /// Wraps `fut` so that everything it allocates while it is polled, on whatever thread
     /// polls it, is tagged as one resource created now.
+    ///
+    /// With `tracing::Instrument` in scope, call it on a `&LeakTracker`:
+    /// `LeakTracker::global().instrument(..)`, `(&tracker).instrument(..)`,
+    /// `arc.as_ref().instrument(..)` or `LeakTracker::instrument(&tracker, ..)`. On an owned
+    /// tracker, a `static` one, an `Arc` or a `Box`, Rust's method resolution tries the
+    /// by-value receiver first, finds the trait's `instrument(self, span)` there and stops
+    /// (error E0061), whatever this crate does (tested in `tests/instrument_with_tracing.rs`).
     ///
     /// A [`scope`](Self::scope) opened inside the future may be held across `.await`s: it
     /// goes on tagging when the future is polled again and, when dropped, gives the future
@@ -586,6 +594,7 @@ impl LeakTracker {
         Instrumented {
             inner: ManuallyDrop::new(fut),
             cur: res,
+            task: res,
             ctx,
         }
     }
@@ -696,6 +705,8 @@ impl Drop for TagGuard {
 /// ```
 #[must_use = "the scope ends when the guard is dropped"]
 pub struct ScopeGuard<'a> {
+    /// The scope's own resource (marked ended when the guard drops).
+    res: Option<u32>,
     tag: TagGuard,
     _tracker: PhantomData<(&'a LeakTracker, *const ())>,
 }
@@ -726,6 +737,8 @@ pub struct Instrumented<F> {
     cur: Option<u32>,
     /// The future's context id.
     ctx: u32,
+    /// The task's own resource (marked ended when the future is dropped).
+    task: Option<u32>,
 }
 
 /// The thread's tag and context while an [`Instrumented`] is polled or dropped: put back
@@ -750,9 +763,25 @@ impl Drop for ContextFrame<'_> {
     }
 }
 
+impl Drop for ScopeGuard<'_> {
+    fn drop(&mut self) {
+        // Still held: by the thread's tag, or by a later scope's guard (out of order); the
+        // tag guard releases it after this.
+        if let Some(r) = self.res {
+            resource::mark_ended(r);
+        }
+    }
+}
+
 impl<F> Drop for Instrumented<F> {
     fn drop(&mut self) {
-        let Instrumented { inner, cur, ctx } = self;
+        // Held by the future's current tag, or by a scope still open inside it.
+        if let Some(r) = self.task {
+            resource::mark_ended(r);
+        }
+        let Instrumented {
+            inner, cur, ctx, ..
+        } = self;
         {
             let _frame = ContextFrame::enter(cur, *ctx);
             // SAFETY: `inner` is dropped here, once, in place (as pinning requires), and

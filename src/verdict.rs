@@ -380,7 +380,11 @@ pub(crate) struct Candidate {
     pub(crate) age: Duration,
     pub(crate) origin: Origin,
     pub(crate) open: bool,
+    /// Its place among the ended units of its kind (1 = the first to end): retention is
+    /// settled when a unit ends, so "the first units" are the first to end, whatever
+    /// order they were created in (200 tasks spawned at once end in any order).
     pub(crate) ordinal: u64,
+    /// Units of its kind ended so far.
     pub(crate) kind_units: u64,
     /// Its blocks by allocation stack (one group with no frames when there are no stacks).
     pub(crate) groups: Vec<StackGroup>,

@@ -73,6 +73,19 @@ pub fn build_fixture(name: &str, source: &str) -> PathBuf {
 
 /// [`build_fixture`] with more `rustc` arguments.
 pub fn build_fixture_with(name: &str, source: &str, rustc_args: &[&str]) -> PathBuf {
+    let (o, out) = try_build_fixture_with(name, source, rustc_args);
+    assert!(
+        o.status.success(),
+        "fixture {name} did not build:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
+/// Compiles `source` like [`build_fixture_with`] and returns rustc's output and the path
+/// the program would have, whether or not it built.
+#[allow(dead_code)]
+pub fn try_build_fixture_with(name: &str, source: &str, rustc_args: &[&str]) -> (Output, PathBuf) {
     let exe = std::env::current_exe().unwrap();
     let deps = exe.parent().unwrap();
     let rlib = std::fs::read_dir(deps)
@@ -103,12 +116,7 @@ pub fn build_fixture_with(name: &str, source: &str, rustc_args: &[&str]) -> Path
         .arg(&out)
         .output()
         .unwrap();
-    assert!(
-        o.status.success(),
-        "fixture {name} did not build:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
+    (o, out)
 }
 
 /// Reads and parses a JSON report.

@@ -198,6 +198,27 @@ pub fn describe(run: &Run, max: usize) -> String {
     s
 }
 
+/// The correct half of a program that may keep no tagged block at all: status 0, no leak
+/// listed, and a summary (maybe empty) whose totals agree with its groups.
+#[allow(dead_code)]
+pub fn assert_correct_retaining_nothing(run: &Run) {
+    let why = describe(run, 30);
+    assert!(
+        run.report["leaks"].as_array().is_some_and(|l| l.is_empty()),
+        "a correct program must report no leak\n{why}"
+    );
+    assert_eq!(run.code, Some(0), "{why}");
+    let not = run.report["not_leaks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no \"not_leaks\" in the report\n{why}"));
+    let blocks: u64 = not.iter().map(|g| g["blocks"].as_u64().unwrap_or(0)).sum();
+    assert_eq!(
+        run.report["not_leak_totals"]["allocations"].as_u64(),
+        Some(blocks),
+        "{why}"
+    );
+}
+
 /// The correct half: status 0, no leak listed, and a non-empty summary of what was
 /// judged not a leak (objects with at least "reason", "blocks" and "bytes").
 pub fn assert_correct(run: &Run) {
