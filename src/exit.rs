@@ -9,6 +9,7 @@ use std::sync::{Mutex, Once};
 use std::time::Duration;
 
 use crate::guard::Reentrancy;
+use crate::os::write_stderr;
 use crate::report::{expand_pid, AllowPattern, LeakReport};
 use crate::stack::{Backtraces, Unwinder};
 use crate::verdict::Verdict;
@@ -471,21 +472,6 @@ fn config() -> std::sync::MutexGuard<'static, Option<ExitReport>> {
 pub(crate) fn warn(msg: &str) {
     let _r = Reentrancy::enter();
     write_stderr(format!("leaktracker: {msg}\n").as_bytes());
-}
-
-fn write_stderr(mut bytes: &[u8]) {
-    while !bytes.is_empty() {
-        // SAFETY: `bytes` is a live buffer of `bytes.len()` bytes; fd 2 may be closed, in
-        // which case write fails and we give up.
-        let n = unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
-        if n <= 0 {
-            if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return;
-        }
-        bytes = &bytes[n as usize..];
-    }
 }
 
 // ---------------------------------------------------------------------------------------
