@@ -270,11 +270,7 @@ async fn create_order(State(app): State<Arc<App>>, body: Bytes) -> Response {
             format!("sku {:?}: expected AAA-0000", bad.sku),
         );
     }
-    let lines: Vec<(u32, u64)> = order
-        .items
-        .iter()
-        .map(|i| (i.qty, i.price_cents))
-        .collect();
+    let lines: Vec<(u32, u64)> = order.items.iter().map(|i| (i.qty, i.price_cents)).collect();
     let conn = app.pool.get();
     match ask(conn, |reply| Query::PriceOrder { lines, reply }).await {
         Ok(total_cents) => json(
@@ -349,7 +345,11 @@ fn nth_request(base: &str, i: usize) -> hyper::Request<Full<Bytes>> {
                 .collect();
             post(
                 "/orders",
-                format!(r#"{{"user_id":{},"items":[{}]}}"#, 1 + i / 4, items.join(",")),
+                format!(
+                    r#"{{"user_id":{},"items":[{}]}}"#,
+                    1 + i / 4,
+                    items.join(",")
+                ),
             )
         }
         _ => get("/health".to_string()),
