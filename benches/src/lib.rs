@@ -14,6 +14,8 @@
 //! Only the body of each workload runs inside [`measured`], so callgrind's
 //! `--toggle-collect=*measured*` counts the workload alone (not start-up or exit).
 
+pub mod service;
+
 use std::alloc::{alloc, dealloc, Layout};
 use std::collections::BTreeMap;
 use std::hint::black_box;
