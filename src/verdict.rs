@@ -27,7 +27,10 @@
 //!    structure's capacity, grown by whichever unit needed it) or only by the first units
 //!    of a kind and then never again (warm-up) is not a leak; a site retained by units
 //!    throughout the run is a per-unit leak. A kind with fewer than [`MIN_UNITS`] units
-//!    gives no such evidence: what it retains is a leak.
+//!    gives no such evidence: what it retains is a leak. Units are ordered by when they
+//!    ended. In a report of a live process, a site held only by the most recent units
+//!    (every older unit released its blocks there) is a buffer passed on from unit to
+//!    unit — a keep-alive connection's header map — not growth.
 //!
 //! Nothing is hidden silently: every block judged not a leak is counted in a summary group
 //! (reason, site, resources, blocks, bytes) shown by the text and JSON reports, in full
@@ -397,7 +400,8 @@ pub(crate) struct Candidate {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct NotLeakGroup {
-    /// `one-time`, `amortised`, `warm-up`, `single-unit`, `in-progress` or `allow-list`.
+    /// `one-time`, `amortised`, `warm-up`, `single-unit`, `recycled` (live reports only),
+    /// `in-progress` (live reports only) or `allow-list`.
     pub class: String,
     /// Why, in words.
     pub reason: String,
@@ -673,6 +677,23 @@ fn judge_group(
             site,
         });
     }
+    let first = ordinals.iter().copied().min().unwrap_or(c.ordinal);
+    if !at_exit && m.saturating_mul(4) <= n && first > n - m.saturating_mul(2) {
+        // In a live process: only the most recent units hold blocks here, every older
+        // one released its own. A buffer handed from unit to unit (a keep-alive
+        // connection's header map, kept for its next request) — not growth. If it grows
+        // after all, a later snapshot shows it (and the exit report judges without this).
+        return Err(Why {
+            class: "recycled",
+            reason: format!(
+                "held only by the {m} most recent of {n} {} units, every older one released \
+                 its blocks here (a buffer passed on from unit to unit)",
+                c.kind
+            ),
+            key: format!("recycled\0{site_key}"),
+            site,
+        });
+    }
     Ok(format!(
         "retained after its {unit} ended, at a site {m} of {n} {} units retain",
         c.kind
@@ -792,6 +813,17 @@ mod tests {
         let mut b = unit("request-90", 90, 100, &[]);
         b.groups[0].frames = deep(120);
         assert!(leaked(&[a, b], true).is_empty());
+        // Held only by the latest units: recycled in a live report, listed at exit.
+        let tail: Vec<Candidate> = (91..=100)
+            .map(|k| unit(&format!("request-{k}"), k, 100, BODY))
+            .collect();
+        assert!(judge(&tail, Verdict::Default, false, &[], false)
+            .leaks
+            .is_empty());
+        assert_eq!(leaked(&tail, true).len(), 10);
+        // …but not a per-unit leak spread over the run, live or not.
+        let j = judge(&leak, Verdict::Default, false, &[], false);
+        assert_eq!(j.leaks.len(), 10);
         // Too few units to tell: listed.
         let few = [unit("request-1", 1, 3, BODY)];
         assert_eq!(leaked(&few, true), ["request-1"]);
