@@ -476,14 +476,15 @@ impl LeakReport {
         let candidates: Vec<Candidate> = snaps
             .into_iter()
             .map(|s: Snapshot| {
-                let mut groups: Vec<StackGroup> = stacks
+                let (mut groups, mut frame_ips): (Vec<StackGroup>, Vec<Vec<usize>>) = stacks
                     .remove(&s.id)
                     .unwrap_or_default()
                     .into_iter()
-                    .map(|g| StackGroup::new(g.blocks, g.bytes, g.frames))
-                    .collect();
+                    .map(|g| (StackGroup::new(g.blocks, g.bytes, g.frames), g.frame_ips))
+                    .unzip();
                 if groups.is_empty() {
                     groups.push(StackGroup::new(s.blocks, s.bytes, Vec::new()));
+                    frame_ips.push(Vec::new());
                 }
                 Candidate {
                     age: s.created.age_at(now),
@@ -501,6 +502,7 @@ impl LeakReport {
                     ordinal: s.ended,
                     kind_units: s.kind_ended,
                     groups,
+                    frame_ips,
                 }
             })
             .collect();

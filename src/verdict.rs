@@ -391,6 +391,32 @@ pub(crate) struct Candidate {
     pub(crate) kind_units: u64,
     /// Its blocks by allocation stack (one group with no frames when there are no stacks).
     pub(crate) groups: Vec<StackGroup>,
+    /// For each group, the return address of each frame (empty when unknown).
+    pub(crate) frame_ips: Vec<Vec<usize>>,
+}
+
+impl Candidate {
+    /// The allocation site of group `gi`: its frames from the allocating frame on (the
+    /// container machinery above it — a hash table's resize, `Vec::push` — is the same for
+    /// every map and vector), a few of them. A frame without a source location (a build
+    /// without line tables) is told apart by its return address: two call sites in one
+    /// function are two sites.
+    fn site(&self, gi: usize) -> String {
+        let frames = &self.groups[gi].frames;
+        let ips = self.frame_ips.get(gi).map(Vec::as_slice).unwrap_or(&[]);
+        let start = frames.iter().position(|f| !is_container(f)).unwrap_or(0);
+        let mut key = String::new();
+        for (i, f) in frames.iter().enumerate().skip(start).take(SITE_FRAMES) {
+            key.push_str(f);
+            if !f.contains(" at ") {
+                if let Some(ip) = ips.get(i) {
+                    key.push_str(&format!(" @{ip:#x}"));
+                }
+            }
+            key.push('\n');
+        }
+        key
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -469,21 +495,10 @@ pub(crate) fn judge(
     let mut frame_matches = vec![0usize; frame_patterns.len()];
     // Units of each (kind, site) that retain blocks there: ordinals, per site key.
     let mut retaining: HashMap<(&str, String), Vec<u64>> = HashMap::new();
-    let site_key = |g: &StackGroup| -> String {
-        // From the allocating frame on: the container machinery above it (a hash
-        // table's resize, `Vec::push`) is the same for every map and vector.
-        let start = g.frames.iter().position(|f| !is_container(f)).unwrap_or(0);
-        g.frames[start..]
-            .iter()
-            .take(SITE_FRAMES)
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
     if verdict == Verdict::Default {
         for c in candidates.iter().filter(|c| c.origin.is_unit() && !c.open) {
-            for g in &c.groups {
-                let v = retaining.entry((&c.kind, site_key(g))).or_default();
+            for (gi, _) in c.groups.iter().enumerate() {
+                let v = retaining.entry((&c.kind, c.site(gi))).or_default();
                 if v.last() != Some(&c.ordinal) {
                     v.push(c.ordinal);
                 }
@@ -499,7 +514,7 @@ pub(crate) fn judge(
         let mut kept = Vec::new();
         let mut verdicts: Vec<String> = Vec::new();
         let mut matched_patterns = vec![false; frame_patterns.len()];
-        for g in &c.groups {
+        for (gi, g) in c.groups.iter().enumerate() {
             let why = judge_group(
                 c,
                 g,
@@ -508,7 +523,7 @@ pub(crate) fn judge(
                 frame_patterns,
                 &mut matched_patterns,
                 &retaining,
-                site_key(g),
+                c.site(gi),
             );
             match why {
                 Ok(leak_reason) => {
@@ -753,6 +768,7 @@ mod tests {
             ordinal,
             kind_units: units,
             groups: vec![StackGroup::new(1, 100, super::tests::frames(frames))],
+            frame_ips: vec![Vec::new()],
         }
     }
 
@@ -813,6 +829,25 @@ mod tests {
         let mut b = unit("request-90", 90, 100, &[]);
         b.groups[0].frames = deep(120);
         assert!(leaked(&[a, b], true).is_empty());
+        // Without line tables, two call sites in one function are told apart by their
+        // return addresses: a stats key kept by early units is not the leak's site.
+        let at = |name: &str, ordinal: u64, ip: usize| {
+            let mut c = unit(name, ordinal, 100, &["svc::job::{{closure}}", "svc::run"]);
+            c.frame_ips = vec![vec![ip, 0x9000]];
+            c
+        };
+        let mut mixed: Vec<Candidate> = (1..=10)
+            .map(|k| at(&format!("r{}", k * 10), k * 10, 0x1111))
+            .collect();
+        mixed.extend((1..=4).map(|k| at(&format!("key{k}"), k, 0x2222)));
+        let j = judge(&mixed, Verdict::Default, true, &[], false);
+        assert_eq!(
+            j.leaks.len(),
+            10,
+            "{:?}",
+            j.leaks.iter().map(|e| &e.name).collect::<Vec<_>>()
+        );
+        assert!(j.leaks.iter().all(|e| e.name.starts_with('r')));
         // Held only by the latest units: recycled in a live report, listed at exit.
         let tail: Vec<Candidate> = (91..=100)
             .map(|k| unit(&format!("request-{k}"), k, 100, BODY))

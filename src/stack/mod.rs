@@ -676,7 +676,7 @@ fn is_own_frame(name: &str, loc: &str) -> bool {
 /// Resolves stacks to readable frames (`function at file:line`), each distinct instruction
 /// pointer once; the allocation machinery's leading frames are dropped and the rest cut to
 /// the configured depth. Holds no tracker lock; runs under the reentrancy guard.
-pub(crate) fn resolve(ids: &[u32]) -> HashMap<u32, Vec<String>> {
+pub(crate) fn resolve(ids: &[u32]) -> HashMap<u32, Resolved> {
     let _r = Reentrancy::enter();
     let depth = DEPTH.load(Ordering::Relaxed);
     let mut by_ip: HashMap<usize, Vec<(String, String)>> = HashMap::new();
@@ -699,11 +699,14 @@ pub(crate) fn resolve(ids: &[u32]) -> HashMap<u32, Vec<String>> {
         }
         // (name, location) of every frame, inlined ones included, innermost first.
         let mut all: Vec<&(String, String)> = Vec::new();
+        // The return address each of them came from.
+        let mut all_ips: Vec<usize> = Vec::new();
         for &ip in ips {
             by_ip.entry(ip).or_insert_with(|| resolve_ip(ip, &symtab));
         }
         for ip in ips {
             all.extend(by_ip[ip].iter());
+            all_ips.extend(std::iter::repeat_n(*ip, by_ip[ip].len()));
         }
         // Inner end: the allocation machinery. Outer end: the runtime below `main` or a
         // thread's closure (std's short-backtrace marker), and the call shims just above it.
@@ -727,25 +730,36 @@ pub(crate) fn resolve(ids: &[u32]) -> HashMap<u32, Vec<String>> {
         };
         // In between, the standard library's iterator and collection plumbing is elided:
         // the user's frames and std's own (threads, I/O) stay.
-        let frames: Vec<String> = all[start..end]
+        let (frames, frame_ips): (Vec<String>, Vec<usize>) = all[start..end]
             .iter()
+            .zip(&all_ips[start..end])
             .enumerate()
-            .filter(|&(i, (n, l))| {
+            .filter(|&(i, ((n, l), _))| {
                 i == 0 || !STD_ALLOC_FILES.iter().any(|d| l.contains(d)) || n.is_empty()
             })
             .map(|(_, f)| f)
             .take(depth)
-            .map(|(name, loc)| {
-                if loc.is_empty() {
+            .map(|((name, loc), ip)| {
+                let text = if loc.is_empty() {
                     name.clone()
                 } else {
                     format!("{name} at {loc}")
-                }
+                };
+                (text, *ip)
             })
-            .collect();
-        out.insert(*id, frames);
+            .unzip();
+        out.insert(*id, Resolved { frames, frame_ips });
     }
     out
+}
+
+/// One stack, resolved.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Resolved {
+    /// Readable frames, innermost first.
+    pub(crate) frames: Vec<String>,
+    /// The return address each frame came from (inlined frames share one).
+    pub(crate) frame_ips: Vec<usize>,
 }
 
 /// The frames (several when inlined) at return address `ip`, innermost first: (demangled
@@ -852,6 +866,9 @@ pub(crate) struct ResolvedGroup {
     pub(crate) bytes: usize,
     /// Frames, innermost first; empty when the blocks have no captured stack.
     pub(crate) frames: Vec<String>,
+    /// The return address of each frame (tells apart two call sites of one function in
+    /// a build without line tables).
+    pub(crate) frame_ips: Vec<usize>,
 }
 
 /// The blocks of each resource in `resources`, grouped by allocation stack and resolved:
@@ -872,14 +889,18 @@ pub(crate) fn resolved_groups(resources: &[u32]) -> HashMap<u32, Vec<ResolvedGro
         .map(|(res, gs)| {
             let resolved = gs
                 .into_iter()
-                .map(|g| ResolvedGroup {
-                    stack: g.stack,
-                    blocks: g.blocks,
-                    bytes: g.bytes,
-                    frames: g
+                .map(|g| {
+                    let r = g
                         .stack
                         .and_then(|id| frames.get(&id).cloned())
-                        .unwrap_or_default(),
+                        .unwrap_or_default();
+                    ResolvedGroup {
+                        stack: g.stack,
+                        blocks: g.blocks,
+                        bytes: g.bytes,
+                        frames: r.frames,
+                        frame_ips: r.frame_ips,
+                    }
                 })
                 .collect();
             (res, resolved)
@@ -907,7 +928,7 @@ mod tests {
         assert_eq!(ids[1], ids[2]);
         assert_ne!(a, b);
         let resolved = resolve(&[ids[0]]);
-        let frames = &resolved[&ids[0]];
+        let frames = &resolved[&ids[0]].frames;
         // Every frame of this stack is leaktracker's, core's or the test harness's
         // runtime: nothing is trimmed away then, rather than everything.
         assert!(!frames.is_empty());
