@@ -46,7 +46,7 @@ use serde::{Deserialize, Serialize};
 use crate::guard::Reentrancy;
 use crate::resource::{self, Origin, Snapshot};
 use crate::units::{Age, Bytes};
-use crate::verdict::{self, Candidate, NotLeakGroup, Verdict};
+use crate::verdict::{self, Candidate, NotLeakGroup, SiteFacts, Verdict};
 use crate::LeakTracker;
 
 /// Version of the JSON report schema.
@@ -476,15 +476,18 @@ impl LeakReport {
         let candidates: Vec<Candidate> = snaps
             .into_iter()
             .map(|s: Snapshot| {
-                let (mut groups, mut frame_ips): (Vec<StackGroup>, Vec<Vec<usize>>) = stacks
-                    .remove(&s.id)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|g| (StackGroup::new(g.blocks, g.bytes, g.frames), g.frame_ips))
-                    .unzip();
+                let mut groups = Vec::new();
+                let mut sites = Vec::new();
+                for g in stacks.remove(&s.id).unwrap_or_default() {
+                    groups.push(StackGroup::new(g.blocks, g.bytes, g.frames));
+                    sites.push(SiteFacts {
+                        frame_ips: g.frame_ips,
+                        grew: g.grew,
+                    });
+                }
                 if groups.is_empty() {
                     groups.push(StackGroup::new(s.blocks, s.bytes, Vec::new()));
-                    frame_ips.push(Vec::new());
+                    sites.push(SiteFacts::default());
                 }
                 Candidate {
                     age: s.created.age_at(now),
@@ -502,7 +505,7 @@ impl LeakReport {
                     ordinal: s.ended,
                     kind_units: s.kind_ended,
                     groups,
-                    frame_ips,
+                    sites,
                 }
             })
             .collect();

@@ -23,8 +23,9 @@
 //!    garbage and deque buffers) is one-time or amortised ([`DEFAULT_RULES`]).
 //! 4. A unit still open: at exit it never finished — a leak ("task leak"); in a report of a
 //!    live process it is in progress, not a leak.
-//! 5. Growth across units of one kind: a site retained by a single unit of many (a shared
-//!    structure's capacity, grown by whichever unit needed it) or only by the first units
+//! 5. Growth across units of one kind: a site retained by a single unit of many where a
+//!    collection grew (a shared `Vec`'s or map's capacity, grown by whichever unit needed
+//!    it) or only by the first units
 //!    of a kind and then never again (warm-up) is not a leak; a site retained by units
 //!    throughout the run is a per-unit leak. A kind with fewer than [`MIN_UNITS`] units
 //!    gives no such evidence: what it retains is a leak. Units are ordered by when they
@@ -339,6 +340,16 @@ fn is_container(frame: &str) -> bool {
             && (name.contains(" as alloc::") || name.contains(" as core::fmt::")))
 }
 
+/// Whether the block was allocated by a collection growing (its container frames, above
+/// the allocating one, include a `grow`, `reserve` or `resize`): a shared `Vec`'s or map's
+/// capacity, grown by whichever unit needed it — not an object a unit made.
+fn grows_a_collection(frames: &[String]) -> bool {
+    frames.iter().take_while(|f| is_container(f)).any(|f| {
+        let name = frame_name(f);
+        name.contains("grow") || name.contains("reserve") || name.contains("resize")
+    })
+}
+
 /// The allocating frame: the innermost one that is not container machinery.
 fn allocating_frame(frames: &[String]) -> Option<&str> {
     frames
@@ -391,8 +402,18 @@ pub(crate) struct Candidate {
     pub(crate) kind_units: u64,
     /// Its blocks by allocation stack (one group with no frames when there are no stacks).
     pub(crate) groups: Vec<StackGroup>,
-    /// For each group, the return address of each frame (empty when unknown).
-    pub(crate) frame_ips: Vec<Vec<usize>>,
+    /// For each group, what the stack table knows beyond the frames' text.
+    pub(crate) sites: Vec<SiteFacts>,
+}
+
+/// What the stack table knows of one group's allocation site beyond its frames' text.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SiteFacts {
+    /// The return address of each frame (empty when unknown).
+    pub(crate) frame_ips: Vec<usize>,
+    /// Whether a collection grew to make the block, in the allocation machinery that
+    /// resolution drops from the frames (`Vec::push`, `reserve`, a map's resize).
+    pub(crate) grew: bool,
 }
 
 impl Candidate {
@@ -403,7 +424,11 @@ impl Candidate {
     /// function are two sites.
     fn site(&self, gi: usize) -> String {
         let frames = &self.groups[gi].frames;
-        let ips = self.frame_ips.get(gi).map(Vec::as_slice).unwrap_or(&[]);
+        let ips = self
+            .sites
+            .get(gi)
+            .map(|s| s.frame_ips.as_slice())
+            .unwrap_or(&[]);
         let start = frames.iter().position(|f| !is_container(f)).unwrap_or(0);
         let mut key = String::new();
         for (i, f) in frames.iter().enumerate().skip(start).take(SITE_FRAMES) {
@@ -517,7 +542,7 @@ pub(crate) fn judge(
         for (gi, g) in c.groups.iter().enumerate() {
             let why = judge_group(
                 c,
-                g,
+                gi,
                 verdict,
                 at_exit,
                 frame_patterns,
@@ -604,7 +629,7 @@ fn origin_unit(o: Origin) -> &'static str {
 #[allow(clippy::too_many_arguments)]
 fn judge_group(
     c: &Candidate,
-    g: &StackGroup,
+    gi: usize,
     verdict: Verdict,
     at_exit: bool,
     frame_patterns: &[&AllowPattern],
@@ -612,6 +637,7 @@ fn judge_group(
     retaining: &HashMap<(&str, String), Vec<u64>>,
     key: String,
 ) -> Result<String, Why> {
+    let g = &c.groups[gi];
     let site = allocating_frame(&g.frames).map(str::to_string);
     for (p, m) in frame_patterns.iter().zip(matched_patterns.iter_mut()) {
         if g.frames.iter().any(|f| p.matches_frame(f)) {
@@ -669,7 +695,8 @@ fn judge_group(
     let m = ordinals.len() as u64;
     let last = ordinals.iter().copied().max().unwrap_or(c.ordinal);
     let site_key = format!("{}\0{}", c.kind, key);
-    if m <= 1 {
+    let grew = c.sites.get(gi).is_some_and(|s| s.grew) || grows_a_collection(&g.frames);
+    if m <= 1 && grew {
         return Err(Why {
             class: "single-unit",
             reason: format!(
@@ -679,6 +706,13 @@ fn judge_group(
             key: format!("single\0{site_key}"),
             site,
         });
+    }
+    if m <= 1 {
+        return Ok(format!(
+            "retained after its {unit} ended (the only one of {n} {} units to keep a block \
+             allocated here)",
+            c.kind
+        ));
     }
     if last.saturating_mul(2) <= n {
         return Err(Why {
@@ -768,7 +802,7 @@ mod tests {
             ordinal,
             kind_units: units,
             groups: vec![StackGroup::new(1, 100, super::tests::frames(frames))],
-            frame_ips: vec![Vec::new()],
+            sites: vec![SiteFacts::default()],
         }
     }
 
@@ -805,6 +839,9 @@ mod tests {
         // A shared map's table, grown last by request 77: one unit of many.
         let single = [unit("request-77", 77, 100, CACHE)];
         assert!(leaked(&single, true).is_empty());
+        // One object kept by one unit of many (not a collection growing): listed.
+        let once = [unit("request-7", 7, 100, BODY)];
+        assert_eq!(leaked(&once, true), ["request-7"]);
         // Container frames do not make two sites one: the cache growth beside the leak
         // stays amortised while the bodies are listed.
         let mut both = leak.clone();
@@ -819,7 +856,7 @@ mod tests {
         // sites, each retained by one unit: neither is listed.
         let deep = |line: u32| -> Vec<String> {
             let mut f: Vec<String> = (0..7)
-                .map(|i| format!("hashbrown::raw::RawTableInner::step{i} at raw.rs:{i}"))
+                .map(|i| format!("hashbrown::raw::RawTableInner::resize{i} at raw.rs:{i}"))
                 .collect();
             f.push(format!("svc::handler at src/main.rs:{line}"));
             f
@@ -833,7 +870,10 @@ mod tests {
         // return addresses: a stats key kept by early units is not the leak's site.
         let at = |name: &str, ordinal: u64, ip: usize| {
             let mut c = unit(name, ordinal, 100, &["svc::job::{{closure}}", "svc::run"]);
-            c.frame_ips = vec![vec![ip, 0x9000]];
+            c.sites = vec![SiteFacts {
+                frame_ips: vec![ip, 0x9000],
+                grew: false,
+            }];
             c
         };
         let mut mixed: Vec<Candidate> = (1..=10)

@@ -748,7 +748,19 @@ pub(crate) fn resolve(ids: &[u32]) -> HashMap<u32, Resolved> {
                 (text, *ip)
             })
             .unzip();
-        out.insert(*id, Resolved { frames, frame_ips });
+        // Whether a collection grew to make the block (`Vec::push`, `reserve`, a map's
+        // resize), in the allocation machinery dropped above.
+        let grew = all[..start]
+            .iter()
+            .any(|(n, _)| n.contains("grow") || n.contains("reserve") || n.contains("resize"));
+        out.insert(
+            *id,
+            Resolved {
+                frames,
+                frame_ips,
+                grew,
+            },
+        );
     }
     out
 }
@@ -760,6 +772,9 @@ pub(crate) struct Resolved {
     pub(crate) frames: Vec<String>,
     /// The return address each frame came from (inlined frames share one).
     pub(crate) frame_ips: Vec<usize>,
+    /// Whether the dropped allocation machinery grew a collection (`grow`, `reserve`,
+    /// `resize`).
+    pub(crate) grew: bool,
 }
 
 /// The frames (several when inlined) at return address `ip`, innermost first: (demangled
@@ -869,6 +884,8 @@ pub(crate) struct ResolvedGroup {
     /// The return address of each frame (tells apart two call sites of one function in
     /// a build without line tables).
     pub(crate) frame_ips: Vec<usize>,
+    /// Whether a collection grew to make the block (see [`Resolved::grew`]).
+    pub(crate) grew: bool,
 }
 
 /// The blocks of each resource in `resources`, grouped by allocation stack and resolved:
@@ -900,6 +917,7 @@ pub(crate) fn resolved_groups(resources: &[u32]) -> HashMap<u32, Vec<ResolvedGro
                         bytes: g.bytes,
                         frames: r.frames,
                         frame_ips: r.frame_ips,
+                        grew: r.grew,
                     }
                 })
                 .collect();
