@@ -51,15 +51,15 @@ fn frame_pointer() -> usize {
 }
 
 /// Fills `ips` with the return addresses of the frame-pointer chain, innermost first,
-/// from the return address out of this function's caller (entry address `caller`); the
-/// number written, or `None`
-/// when the stack's bounds are unknown.
+/// from the return address out of this function's caller (entry address `caller`), and
+/// `recs` (as long as `ips`) with the address of the frame record each was read from;
+/// the number written, or `None` when the stack's bounds are unknown.
 ///
 /// Every read is of a word between a local of this function (the stack pointer, near
 /// enough) and the top of the thread's stack, which is mapped memory; each frame must
 /// lie above the one before it, so the walk ends.
 #[inline(never)]
-pub(super) fn walk(ips: &mut [usize], caller: usize) -> Option<usize> {
+pub(super) fn walk(ips: &mut [usize], recs: &mut [usize], caller: usize) -> Option<usize> {
     let top = stack_top()?;
     let marker = 0u8;
     let low = std::ptr::addr_of!(marker) as usize;
@@ -68,7 +68,7 @@ pub(super) fn walk(ips: &mut [usize], caller: usize) -> Option<usize> {
     // Return addresses into the caller (`capture`, whose entry is `caller`) are not kept;
     // they lead the chain unless the caller was built without a frame pointer.
     let mut skip = true;
-    while n < ips.len() {
+    while n < ips.len().min(recs.len()) {
         let inside = fp >= low && fp.checked_add(16).is_some_and(|end| end <= top);
         if !inside || fp % std::mem::align_of::<usize>() != 0 {
             break;
@@ -89,6 +89,7 @@ pub(super) fn walk(ips: &mut [usize], caller: usize) -> Option<usize> {
         } else {
             skip = false;
             ips[n] = ret;
+            recs[n] = fp;
             n += 1;
         }
         if next <= fp {

@@ -30,7 +30,7 @@ mod trim;
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 mod fp {
-    pub(super) fn walk(_: &mut [usize], _: usize) -> Option<usize> {
+    pub(super) fn walk(_: &mut [usize], _: &mut [usize], _: usize) -> Option<usize> {
         None
     }
 }
@@ -88,9 +88,11 @@ pub enum Unwinder {
     System,
     /// The frame-pointer chain: a few ns a frame, for programs built with
     /// `RUSTFLAGS="-C force-frame-pointers=yes"` (the standard library has frame pointers
-    /// since Rust 1.79). A function built without frame pointers drops out of the stack;
-    /// a walk that ends within two frames of the allocator (a build without frame
-    /// pointers) is walked again by the unwind tables, and reports say so. The walk never
+    /// since Rust 1.79). A function built without frame pointers hides its caller from
+    /// the stack; a walk that ends within two frames of the allocator (a build without
+    /// frame pointers), or (on Linux x86-64) whose first links above the allocator disagree
+    /// with the unwind tables (allocation code from a crate built without frame pointers),
+    /// is walked again by the unwind tables, and reports say so. The walk never
     /// reads outside the thread's stack. x86-64 and AArch64 only; elsewhere this is the
     /// same as `Tables`.
     FramePointers,
@@ -227,6 +229,9 @@ static TABLES_FELL_BACK: AtomicU64 = AtomicU64::new(0);
 /// Frame-pointer walks that ended within two frames of the allocator (a build without
 /// frame pointers): walked again with the unwind tables.
 static FP_BROKEN: AtomicU64 = AtomicU64::new(0);
+/// Frame-pointer walks whose chain skipped a frame next to the allocator (code there
+/// without a frame pointer): walked again with the unwind tables.
+static FP_GAPS: AtomicU64 = AtomicU64::new(0);
 
 /// Captures the calling thread's stack and returns its id in the stack table (`None` if
 /// the stack table is out of memory or the stack is empty). Allocation-free (but for a
@@ -248,10 +253,15 @@ pub(crate) fn capture() -> Option<u32> {
     // this function's, so a walk starts with the return address out of `capture`.
     let n = match unwinder() {
         Unwinder::FramePointers => {
-            let n = fp::walk(out, capture as fn() -> Option<u32> as usize).unwrap_or(0);
+            let mut recs = [0usize; MAX_CAPTURE];
+            let entry = capture as fn() -> Option<u32> as usize;
+            let n = fp::walk(out, &mut recs[..want], entry).unwrap_or(0);
             let own = trim::leading_own(&out[..n]);
             if n < want && n <= own + 2 {
                 FP_BROKEN.fetch_add(1, Ordering::Relaxed);
+                walk_tables_or_system(out)
+            } else if fp_gap(&out[..n], &recs[..n], own) {
+                FP_GAPS.fetch_add(1, Ordering::Relaxed);
                 walk_tables_or_system(out)
             } else {
                 n
@@ -262,6 +272,31 @@ pub(crate) fn capture() -> Option<u32> {
     };
     let own = trim::leading_own(&ips[..n]);
     intern(&ips[own..n])
+}
+
+/// Links of a frame-pointer walk checked against the unwind tables, from the first frame
+/// after the allocator's own path.
+const FP_CHECKED_LINKS: usize = 6;
+
+/// Whether the frame-pointer chain skipped a frame just above the allocator's own path.
+/// The code there is the standard library's allocation machinery (`RawVec::grow_one`,
+/// `finish_grow`, `Global::alloc_impl`, …), and a build with frame pointers may still run
+/// a copy of it that has none: a copy shared by a crate built without them (a debug build
+/// exports its instances of `#[inline(never)]` generics, and the program links them rather
+/// than its own). A function without a frame pointer hides its caller from the chain, here
+/// the user function that allocated. So the first links of the chain are checked against
+/// the unwind tables (a cached rule each); any other part of the chain is not.
+#[inline(always)]
+fn fp_gap(ips: &[usize], recs: &[usize], own: usize) -> bool {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    {
+        tables::fp_links_agree(ips, recs, own, own + FP_CHECKED_LINKS) == Some(false)
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    {
+        let _ = (ips, recs, own);
+        false
+    }
 }
 
 /// The table walk, or the system unwinder's where it cannot finish a stack.
@@ -849,6 +884,14 @@ pub(crate) fn report_notes(
             "frame pointers were asked for, but {fp_broken} frame-pointer walks ended within two \
              frames of the allocator (the binary has no frame pointers): those stacks were walked \
              by the unwind tables; build with RUSTFLAGS=\"-C force-frame-pointers=yes\""
+        ));
+    }
+    let fp_gaps = FP_GAPS.load(Ordering::Relaxed);
+    if fp_gaps > 0 {
+        notes.push(format!(
+            "{fp_gaps} frame-pointer walks met allocation code without frame pointers (from a \
+             crate built without them) next to the allocator, which hides the allocating \
+             function from the chain: those stacks were walked by the unwind tables"
         ));
     }
     if trim::failed() {

@@ -392,3 +392,52 @@ pub(super) fn walk(out: &mut [usize]) -> Option<Walked> {
         }
     }
 }
+
+/// Checks links of a frame-pointer walk against the unwind tables: for each `i` in
+/// `from..to` (with `i + 1 < ips.len()`), the caller of the code at return address
+/// `ips[i]`, by the rule the tables give for it, must be `ips[i + 1]`. `recs[i]` is the
+/// frame record `ips[i]` was read from, so that code's stack pointer is `recs[i] + 16` and
+/// its frame pointer the word at `recs[i]` (`recs[i + 1]`). A function without a frame
+/// pointer keeps its caller's record in place: the chain then skips that caller, and
+/// the tables, which know the function's frame size, name a different one. `Some(false)`
+/// when a link disagrees; `None` when the check cannot be made (no free rule cache or
+/// module list, no rule for an address): the walk is taken as it is.
+pub(super) fn fp_links_agree(
+    ips: &[usize],
+    recs: &[usize],
+    from: usize,
+    to: usize,
+) -> Option<bool> {
+    let marker = 0u8;
+    let low = std::ptr::addr_of!(marker) as usize;
+    let top = super::fp::stack_top()?;
+    let mods = modules()?;
+    let mut guard = CACHES.iter().find_map(|c| c.try_lock())?;
+    let cache = guard.get_or_insert_with(|| Box::new(RuleCache::new_in()));
+    let mut read = |addr: u64| -> Result<u64, ()> {
+        let a = addr as usize;
+        if a < low || a % 8 != 0 || a.checked_add(8).is_none_or(|e| e > top) {
+            return Err(());
+        }
+        // SAFETY: `low <= a`, `a + 8 <= top`, aligned: a word of this thread's live stack
+        // (the records of a frame-pointer walk lie above this function's frame).
+        Ok(unsafe { (a as *const u64).read_volatile() })
+    };
+    for i in from..to
+        .min(ips.len().saturating_sub(1))
+        .min(recs.len().saturating_sub(1))
+    {
+        let ret = ips[i] as u64;
+        let addr = FrameAddress::from_return_address(ret)?;
+        let mut regs = UnwindRegsX86_64::new(ret, recs[i] as u64 + 16, recs[i + 1] as u64);
+        match mods
+            .unwinder
+            .unwind_frame(addr, &mut regs, cache, &mut read)
+        {
+            Ok(Some(caller)) if caller as usize == ips[i + 1] => {}
+            Ok(Some(_)) => return Some(false),
+            Ok(None) | Err(_) => return None,
+        }
+    }
+    Some(true)
+}
