@@ -9,7 +9,7 @@ use std::sync::{Mutex, Once};
 use std::time::Duration;
 
 use crate::guard::Reentrancy;
-use crate::report::{expand_pid, AllowPattern, LeakReport};
+use crate::report::{AllowPattern, LeakReport};
 use crate::stack::{Backtraces, Unwinder};
 use crate::verdict::Verdict;
 
@@ -186,6 +186,12 @@ pub struct ExitReport {
     show_all: bool,
     /// Stacks were switched on for the verdict, not asked for.
     stacks_for_verdict: bool,
+    /// Live reports: `LEAKTRACKER_SIGNAL`, `LEAKTRACKER_INTERVAL`, `LEAKTRACKER_KEEP`.
+    snapshot_signal: Option<libc::c_int>,
+    interval: Option<Duration>,
+    keep: Option<usize>,
+    /// `LEAKTRACKER_LABELS`, copied into every report.
+    labels: Option<Vec<(String, String)>>,
 }
 
 impl ExitReport {
@@ -311,7 +317,73 @@ impl ExitReport {
                 }
             }
         }
+        cfg.live_from_env();
         cfg
+    }
+
+    /// The live-report variables: `LEAKTRACKER_SIGNAL`, `LEAKTRACKER_INTERVAL`,
+    /// `LEAKTRACKER_KEEP`, `LEAKTRACKER_LABELS`.
+    fn live_from_env(&mut self) {
+        use crate::live::{parse_interval, parse_keep, parse_labels, parse_signal};
+        let text = |name: &str| -> Option<String> {
+            let v = std::env::var_os(name)?;
+            match v.into_string() {
+                Ok(s) => Some(s),
+                Err(_) => {
+                    warn(&format!("{name} is not valid UTF-8; ignored"));
+                    None
+                }
+            }
+        };
+        if let Some(s) = text("LEAKTRACKER_SIGNAL") {
+            match parse_signal(&s) {
+                Some(sig) => self.snapshot_signal = Some(sig),
+                None => warn(&format!(
+                    "LEAKTRACKER_SIGNAL=\"{}\" is not a signal a report can be asked with (USR1, USR2, HUP, …); no snapshots on a signal",
+                    s.escape_debug()
+                )),
+            }
+        }
+        if let Some(s) = text("LEAKTRACKER_INTERVAL") {
+            match parse_interval(&s) {
+                Some(d) => self.interval = Some(d),
+                None => warn(&format!(
+                    "LEAKTRACKER_INTERVAL=\"{}\" is not a duration above 0 (500ms, 60s, 5m, 1h); no interval snapshots",
+                    s.escape_debug()
+                )),
+            }
+        }
+        if let Some(s) = text("LEAKTRACKER_KEEP") {
+            match parse_keep(&s) {
+                Some(n) => self.keep = Some(n),
+                None => warn(&format!(
+                    "LEAKTRACKER_KEEP=\"{}\" is not a number of files from 1 up; every snapshot file stays",
+                    s.escape_debug()
+                )),
+            }
+        }
+        if let Some(s) = text("LEAKTRACKER_LABELS") {
+            let (good, bad) = parse_labels(&s);
+            if !bad.is_empty() {
+                let items: Vec<String> = bad
+                    .iter()
+                    .map(|b| format!("\"{}\"", b.escape_debug()))
+                    .collect();
+                warn(&format!(
+                    "LEAKTRACKER_LABELS: {} not `key=value`; ignored",
+                    items.join(", ")
+                ));
+            }
+            self.labels = Some(good);
+        }
+        if (self.snapshot_signal.is_some() || self.interval.is_some()) && self.target.is_none() {
+            warn("LEAKTRACKER_SIGNAL and LEAKTRACKER_INTERVAL write to LEAKTRACKER_REPORT's path, which is not set; snapshots go to stderr");
+        }
+    }
+
+    /// Whether a live-report variable is set.
+    fn live_configured(&self) -> bool {
+        self.snapshot_signal.is_some() || self.interval.is_some() || self.labels.is_some()
     }
 
     /// Writes the exit report (text) to stderr.
@@ -401,9 +473,28 @@ impl ExitReport {
         if cfg.target.is_none() && cfg.exit_code.is_some() {
             cfg.target = Some(Target::Stderr);
         }
+        if cfg.target.is_none() && (cfg.snapshot_signal.is_some() || cfg.interval.is_some()) {
+            cfg.target = Some(Target::Stderr);
+        }
         let active = cfg.target.is_some();
         // SAFETY: getpid has no preconditions.
         OWNER_PID.store(unsafe { libc::getpid() } as u32, Ordering::Relaxed);
+        if let Some(labels) = cfg.labels.clone() {
+            crate::live::set_labels(labels);
+        }
+        crate::live::configure(crate::live::LiveConfig {
+            path: match &cfg.target {
+                Some(Target::File(p)) => Some(p.clone()),
+                _ => None,
+            },
+            min_age: cfg.min_age,
+            ignore: cfg.ignore.clone(),
+            verdict: cfg.verdict,
+            show_all: cfg.show_all,
+            signal: cfg.snapshot_signal,
+            interval: cfg.interval,
+            keep: cfg.keep,
+        });
         *config() = Some(cfg);
         if active {
             register_exit_handler();
@@ -432,7 +523,7 @@ pub(crate) fn warn(msg: &str) {
     write_stderr(format!("leaktracker: {msg}\n").as_bytes());
 }
 
-fn write_stderr(mut bytes: &[u8]) {
+pub(crate) fn write_stderr(mut bytes: &[u8]) {
     while !bytes.is_empty() {
         // SAFETY: `bytes` is a live buffer of `bytes.len()` bytes; fd 2 may be closed, in
         // which case write fails and we give up.
@@ -465,7 +556,8 @@ extern "C" fn start_up() {
             || cfg.exit_code.is_some()
             || cfg.backtraces.is_some()
             || cfg.unwinder.is_some()
-            || cfg.max_records.is_some();
+            || cfg.max_records.is_some()
+            || cfg.live_configured();
         if configured {
             cfg.install();
         }
@@ -593,13 +685,14 @@ fn other_threads() -> Option<usize> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("Threads:"))?;
     let n: usize = line["Threads:".len()..].trim().parse().ok()?;
-    Some(n.saturating_sub(1))
+    Some(n.saturating_sub(1 + crate::live::reporter_threads()))
 }
 
 /// Makes the exit report; returns the code to exit with, if the status must change.
 fn exit_report(status: Option<i32>) -> Option<i32> {
     let cfg = config().clone()?;
     let target = cfg.target.clone()?;
+    crate::live::stop_for_exit();
     let mut report = LeakReport::capture_with(|r| {
         r.set_verdict(cfg.verdict, true, cfg.show_all);
         r.set_filters(cfg.min_age, cfg.ignore.iter().cloned());
@@ -619,7 +712,11 @@ fn exit_report(status: Option<i32>) -> Option<i32> {
         Target::Stderr => write_stderr(report.to_string().as_bytes()),
         Target::File(template) => {
             let path = match template.to_str() {
-                Some(t) => OsString::from(expand_pid(t)),
+                Some(t) => OsString::from(crate::live::expand_path(
+                    t,
+                    crate::live::next_seq(),
+                    crate::live::unix_seconds(),
+                )),
                 None => template,
             };
             if let Err(e) = report.write_to(&path) {

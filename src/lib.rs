@@ -157,6 +157,7 @@ pub mod folded;
 mod fork;
 mod guard;
 mod lifetime;
+mod live;
 mod os;
 pub mod report;
 mod resource;

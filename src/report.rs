@@ -358,6 +358,47 @@ pub struct LeakReport {
     allocator_installed: bool,
     backtraces: String,
     notes: Vec<String>,
+    /// Live-process fields: labels, when it was made, sequence number and trigger.
+    live: LiveFields,
+}
+
+/// The fields of a report that say which process, host and moment it comes from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct LiveFields {
+    /// `LEAKTRACKER_LABELS`, in order.
+    labels: Vec<(String, String)>,
+    /// When the report was made (Unix milliseconds).
+    time_unix_ms: u64,
+    /// Its sequence number among the reports this process wrote (0: not counted).
+    seq: u64,
+    /// `signal` or `interval` for a snapshot; empty otherwise.
+    trigger: String,
+}
+
+impl LeakReport {
+    /// Marks the report as snapshot `seq` of a live process, made on `trigger`.
+    pub(crate) fn set_snapshot(&mut self, seq: u64, trigger: &str) {
+        let _r = Reentrancy::enter();
+        self.live.seq = seq;
+        self.live.trigger = trigger.to_string();
+    }
+
+    /// The labels of the process that made the report (`LEAKTRACKER_LABELS`), in order.
+    pub fn labels(&self) -> &[(String, String)] {
+        &self.live.labels
+    }
+
+    /// When the report was made, on the wall clock (Unix epoch for a report read from
+    /// JSON that does not say).
+    pub fn made_at(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.live.time_unix_ms)
+    }
+
+    /// What made it: `signal` or `interval` for a snapshot of a live process, `None` for
+    /// an exit report or one made by code.
+    pub fn trigger(&self) -> Option<&str> {
+        Some(self.live.trigger.as_str()).filter(|t| !t.is_empty())
+    }
 }
 
 impl LeakReport {
@@ -460,6 +501,14 @@ impl LeakReport {
             allocator_installed: crate::is_installed(),
             backtraces: crate::exit::backtrace_setting(crate::backtraces()),
             notes: Vec::new(),
+            live: LiveFields {
+                labels: crate::live::labels(),
+                time_unix_ms: SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, millis),
+                seq: 0,
+                trigger: String::new(),
+            },
         }
     }
 
@@ -711,6 +760,10 @@ impl LeakReport {
             allocator_installed: self.allocator_installed,
             backtraces: self.backtraces.clone(),
             notes: self.notes.clone(),
+            labels: self.live.labels.iter().cloned().collect(),
+            time_unix_ms: self.live.time_unix_ms,
+            seq: self.live.seq,
+            trigger: self.live.trigger.clone(),
         }
     }
 
@@ -785,6 +838,12 @@ impl LeakReport {
             allocator_installed: j.allocator_installed,
             backtraces: j.backtraces,
             notes: j.notes,
+            live: LiveFields {
+                labels: j.labels.into_iter().collect(),
+                time_unix_ms: j.time_unix_ms,
+                seq: j.seq,
+                trigger: j.trigger,
+            },
         })
     }
 
@@ -864,12 +923,6 @@ pub(crate) fn write_atomic_with(
     result
 }
 
-/// Replaces every `%p` in `template` by the process id.
-pub(crate) fn expand_pid(template: &str) -> String {
-    let _r = Reentrancy::enter();
-    template.replace("%p", &std::process::id().to_string())
-}
-
 // ---------------------------------------------------------------------------------------
 // Text
 
@@ -891,6 +944,9 @@ impl fmt::Display for LeakReport {
         let _r = Reentrancy::enter();
         let totals = self.totals();
         write!(f, "leaktracker report (pid {}): ", self.pid)?;
+        if self.trigger().is_some() {
+            write!(f, "snapshot {} of a live process: ", self.live.seq)?;
+        }
         if self.leaks.is_empty() {
             write!(f, "no leaks")?;
         } else {
@@ -900,6 +956,15 @@ impl fmt::Display for LeakReport {
             write!(f, " older than {}", Age(self.min_age))?;
         }
         writeln!(f)?;
+        if !self.live.labels.is_empty() {
+            let labels: Vec<String> = self
+                .live
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            writeln!(f, "labels: {}", labels.join(", "))?;
+        }
         if !self.allocator_installed {
             writeln!(
                 f,
@@ -1170,6 +1235,18 @@ struct JsonReport {
     not_leaks: Vec<NotLeakGroup>,
     #[serde(default)]
     not_leak_totals: Totals,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    labels: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    time_unix_ms: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    seq: u64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    trigger: String,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Serialize, Deserialize)]
