@@ -130,6 +130,15 @@ enum Target {
 /// | `LEAKTRACKER_BACKTRACE` | `1`: a backtrace for each tagged block; `sample:N`: for one block in N; `0`: none |
 /// | `LEAKTRACKER_UNWIND` | `frame-pointers`: walk stacks by the frame-pointer chain (fast; build with `-C force-frame-pointers=yes`); `system` (default): the system unwinder |
 /// | `LEAKTRACKER_MAX_RECORDS` | caps the record table (see [`set_max_records`](crate::set_max_records)) |
+/// | `LEAKTRACKER_SIGNAL` | a signal name (`USR2`, `USR1`, `HUP`, …): each delivery writes a live report (open units in progress) to `LEAKTRACKER_REPORT`'s path and the process goes on; refused, with one line, when the program already handles that signal |
+/// | `LEAKTRACKER_INTERVAL` | a duration (`60s`): a live report every interval |
+/// | `LEAKTRACKER_KEEP` | `N`: only the newest N snapshot files stay (the exit report is not counted) |
+/// | `LEAKTRACKER_LABELS` | `service=api,region=eu`: copied into every report (JSON `"labels"`, text, pprof labels) |
+///
+/// In a report path `%p` becomes the process id, `%n` the report's sequence number in this
+/// process (1, 2, …; snapshots and the exit report), `%t` Unix time in seconds, `%%` a `%`.
+/// A path ending in `.pb.gz` gets a gzipped pprof heap profile
+/// ([`LeakReport::to_pprof`](crate::LeakReport::to_pprof)).
 ///
 /// # When the report is made
 ///

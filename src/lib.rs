@@ -159,6 +159,7 @@ mod guard;
 mod lifetime;
 mod live;
 mod os;
+mod pprof;
 pub mod report;
 mod resource;
 mod stack;

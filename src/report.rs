@@ -851,7 +851,8 @@ impl LeakReport {
     // Files
 
     /// Writes the report to `path`, whole or not at all (a temporary file in the same
-    /// directory, then a rename): JSON when the path ends in `.json`, folded stacks (for
+    /// directory, then a rename): a gzipped pprof heap profile when the path ends in
+    /// `.pb.gz` (see [`to_pprof`](Self::to_pprof)), JSON when it ends in `.json`, folded stacks (for
     /// flame-graph tools, see [`to_folded`](Self::to_folded)) when it ends in `.folded`,
     /// text otherwise.
     ///
@@ -860,6 +861,11 @@ impl LeakReport {
     pub fn write_to(&self, path: impl AsRef<Path>) -> io::Result<()> {
         let _r = Reentrancy::enter();
         let path = path.as_ref();
+        if path.to_str().is_some_and(|p| p.ends_with(".pb.gz")) {
+            return write_atomic_with(path, |f| {
+                crate::pprof::write_gzipped(self, io::BufWriter::with_capacity(1 << 16, f))
+            });
+        }
         let body = match path.extension().and_then(|e| e.to_str()) {
             // Streamed into the file: a large report is not built as one String first.
             Some("json") => {

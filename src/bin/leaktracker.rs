@@ -12,6 +12,8 @@
 
 #[path = "leaktracker/gate.rs"]
 mod gate;
+#[path = "leaktracker/live.rs"]
+mod live;
 #[path = "leaktracker/reports.rs"]
 mod reports;
 
@@ -35,6 +37,9 @@ usage:
   leaktracker flamegraph REPORT.json > leaks.svg
       An SVG flame graph of the leaked bytes (by kind, resource, then allocating code;
       reports made with LEAKTRACKER_BACKTRACE=1 show where). REPORT may be a directory.
+  leaktracker pprof REPORT.json > leaks.pb.gz
+      The report's leaks as a gzipped pprof heap profile (inuse_objects, inuse_space;
+      labels name, kind, age): go tool pprof, Pyroscope, Parca read it.
 ";
 
 fn main() -> ExitCode {
@@ -50,6 +55,7 @@ fn main() -> ExitCode {
         "show" => reports::show(rest),
         "diff" => reports::diff(rest),
         "flamegraph" => reports::flamegraph(rest),
+        "pprof" => live::pprof(rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(0)
