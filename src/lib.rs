@@ -168,6 +168,7 @@ mod table;
 #[cfg(feature = "tracing")]
 mod tracing_layer;
 mod tracker;
+pub mod trend;
 mod units;
 pub mod verdict;
 

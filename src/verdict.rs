@@ -337,7 +337,7 @@ fn is_container(frame: &str) -> bool {
 }
 
 /// The allocating frame: the innermost one that is not container machinery.
-fn allocating_frame(frames: &[String]) -> Option<&str> {
+pub(crate) fn allocating_frame(frames: &[String]) -> Option<&str> {
     frames
         .iter()
         .map(String::as_str)

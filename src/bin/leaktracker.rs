@@ -40,6 +40,11 @@ usage:
   leaktracker pprof REPORT.json > leaks.pb.gz
       The report's leaks as a gzipped pprof heap profile (inuse_objects, inuse_space;
       labels name, kind, age): go tool pprof, Pyroscope, Parca read it.
+  leaktracker trend FILES|DIR... [--fail-on-growth] [--svg]
+      Growth over a series of JSON snapshots (LEAKTRACKER_INTERVAL, LEAKTRACKER_SIGNAL):
+      per kind and allocation site, blocks and bytes over time, slope per hour, and
+      whether each grows steadily or levels off (per process). --fail-on-growth: exit 1
+      when something grows steadily. --svg: an SVG chart on stdout, growing kinds in red.
 ";
 
 fn main() -> ExitCode {
@@ -56,6 +61,7 @@ fn main() -> ExitCode {
         "diff" => reports::diff(rest),
         "flamegraph" => reports::flamegraph(rest),
         "pprof" => live::pprof(rest),
+        "trend" => live::trend(rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(0)

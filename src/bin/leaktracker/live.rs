@@ -28,3 +28,41 @@ pub(crate) fn pprof(args: &[String]) -> Result<u8, String> {
         .map_err(|e| format!("writing the profile: {e}"))?;
     Ok(0)
 }
+
+/// `trend FILES|DIR [--fail-on-growth] [--svg]`: growth over a series of JSON snapshots.
+pub(crate) fn trend(args: &[String]) -> Result<u8, String> {
+    const USAGE: &str = "usage: leaktracker trend FILES|DIR... [--fail-on-growth] [--svg]";
+    let mut fail_on_growth = false;
+    let mut svg = false;
+    let mut paths = Vec::new();
+    for a in args {
+        match a.as_str() {
+            "--fail-on-growth" => fail_on_growth = true,
+            "--svg" => svg = true,
+            s if s.starts_with("--") => return Err(format!("unknown option `{s}`\n{USAGE}")),
+            p => paths.push(p),
+        }
+    }
+    if paths.is_empty() {
+        return Err(USAGE.to_string());
+    }
+    let mut reports = Vec::new();
+    for p in paths {
+        reports.extend(load(Path::new(p))?);
+    }
+    if reports.is_empty() {
+        return Err("no JSON reports found".to_string());
+    }
+    let trends = leaktracker::trend::analyse(&reports);
+    if svg {
+        print!("{}", leaktracker::trend::to_svg(&trends));
+    } else {
+        for (i, t) in trends.iter().enumerate() {
+            if i > 0 {
+                println!();
+            }
+            print!("{t}");
+        }
+    }
+    Ok(u8::from(fail_on_growth && trends.iter().any(|t| t.grows())))
+}
