@@ -134,6 +134,7 @@ enum Target {
 /// | `LEAKTRACKER_INTERVAL` | a duration (`60s`): a live report every interval |
 /// | `LEAKTRACKER_KEEP` | `N`: only the newest N snapshot files stay (the exit report is not counted) |
 /// | `LEAKTRACKER_LABELS` | `service=api,region=eu`: copied into every report (JSON `"labels"`, text, pprof labels) |
+/// | `LEAKTRACKER_REPORT_ON` | `term`, `int`, `hup` (comma-separated): that signal writes the exit report (with the exit code's rule, as for status 0), then ends the process as the signal would have; a program with its own handler for it keeps it |
 ///
 /// In a report path `%p` becomes the process id, `%n` the report's sequence number in this
 /// process (1, 2, …; snapshots and the exit report), `%t` Unix time in seconds, `%%` a `%`.
@@ -201,6 +202,8 @@ pub struct ExitReport {
     keep: Option<usize>,
     /// `LEAKTRACKER_LABELS`, copied into every report.
     labels: Option<Vec<(String, String)>>,
+    /// `LEAKTRACKER_REPORT_ON`: signals that write the exit report, then end the process.
+    report_on: Vec<libc::c_int>,
 }
 
 impl ExitReport {
@@ -385,6 +388,20 @@ impl ExitReport {
             }
             self.labels = Some(good);
         }
+        if let Some(s) = text("LEAKTRACKER_REPORT_ON") {
+            let (good, bad) = crate::live::parse_report_on(&s);
+            if !bad.is_empty() {
+                let items: Vec<String> = bad
+                    .iter()
+                    .map(|b| format!("\"{}\"", b.escape_debug()))
+                    .collect();
+                warn(&format!(
+                    "LEAKTRACKER_REPORT_ON: {} not `term`, `int` or `hup`; ignored",
+                    items.join(", ")
+                ));
+            }
+            self.report_on = good;
+        }
         if (self.snapshot_signal.is_some() || self.interval.is_some()) && self.target.is_none() {
             warn("LEAKTRACKER_SIGNAL and LEAKTRACKER_INTERVAL write to LEAKTRACKER_REPORT's path, which is not set; snapshots go to stderr");
         }
@@ -392,7 +409,10 @@ impl ExitReport {
 
     /// Whether a live-report variable is set.
     fn live_configured(&self) -> bool {
-        self.snapshot_signal.is_some() || self.interval.is_some() || self.labels.is_some()
+        self.snapshot_signal.is_some()
+            || self.interval.is_some()
+            || self.labels.is_some()
+            || !self.report_on.is_empty()
     }
 
     /// Writes the exit report (text) to stderr.
@@ -482,7 +502,11 @@ impl ExitReport {
         if cfg.target.is_none() && cfg.exit_code.is_some() {
             cfg.target = Some(Target::Stderr);
         }
-        if cfg.target.is_none() && (cfg.snapshot_signal.is_some() || cfg.interval.is_some()) {
+        if cfg.target.is_none()
+            && (cfg.snapshot_signal.is_some()
+                || cfg.interval.is_some()
+                || !cfg.report_on.is_empty())
+        {
             cfg.target = Some(Target::Stderr);
         }
         let active = cfg.target.is_some();
@@ -503,6 +527,11 @@ impl ExitReport {
             signal: cfg.snapshot_signal,
             interval: cfg.interval,
             keep: cfg.keep,
+            report_on: if active {
+                cfg.report_on.clone()
+            } else {
+                Vec::new()
+            },
         });
         *config() = Some(cfg);
         if active {
@@ -746,6 +775,27 @@ fn exit_report(status: Option<i32>) -> Option<i32> {
         None => !MAIN_PANICKED.load(Ordering::Relaxed),
     };
     status_is_zero.then_some(i32::from(code))
+}
+
+/// The exit report made on a `LEAKTRACKER_REPORT_ON` signal (by the reporter thread), as
+/// for an exit with status 0; the code to exit with, if leaks change it.
+pub(crate) fn exit_report_on_signal() -> Option<i32> {
+    // SAFETY: getpid has no preconditions.
+    if unsafe { libc::getpid() } as u32 != OWNER_PID.load(Ordering::Relaxed) {
+        return None;
+    }
+    let _r = Reentrancy::enter();
+    panic::catch_unwind(|| exit_report(Some(0))).unwrap_or(None)
+}
+
+/// Flushes stdio and ends the process with `code` at once (no more exit handlers).
+pub(crate) fn exit_now(code: i32) -> ! {
+    let _ = std::io::stderr().flush();
+    // SAFETY: fflush(NULL) flushes every C stream; `_exit` ends the process at once.
+    unsafe {
+        libc::fflush(std::ptr::null_mut());
+        libc::_exit(code)
+    }
 }
 
 fn run_exit_report(status: Option<i32>) {

@@ -80,6 +80,28 @@ pub(crate) fn signal_name(sig: libc::c_int) -> &'static str {
         .map_or("?", |(n, _)| n)
 }
 
+/// Parses `LEAKTRACKER_REPORT_ON`: `term`, `int`, `hup` (comma-separated): the signals
+/// and the bad items.
+pub(crate) fn parse_report_on(s: &str) -> (Vec<libc::c_int>, Vec<String>) {
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let sig = match item.to_ascii_lowercase().trim_start_matches("sig") {
+            "term" => libc::SIGTERM,
+            "int" => libc::SIGINT,
+            "hup" => libc::SIGHUP,
+            _ => {
+                bad.push(item.to_string());
+                continue;
+            }
+        };
+        if !good.contains(&sig) {
+            good.push(sig);
+        }
+    }
+    (good, bad)
+}
+
 /// Parses a snapshot interval: a duration above zero (`500ms`, `60s`, `5m`, `1h`).
 pub(crate) fn parse_interval(s: &str) -> Option<Duration> {
     crate::exit::parse_duration(s).filter(|d| !d.is_zero())
@@ -187,6 +209,8 @@ pub(crate) struct LiveConfig {
     pub(crate) signal: Option<libc::c_int>,
     pub(crate) interval: Option<Duration>,
     pub(crate) keep: Option<usize>,
+    /// `LEAKTRACKER_REPORT_ON`: these signals write the exit report, then end the process.
+    pub(crate) report_on: Vec<libc::c_int>,
 }
 
 static CONFIG: Mutex<Option<LiveConfig>> = Mutex::new(None);
@@ -216,6 +240,8 @@ static SPAWN: Once = Once::new();
 
 /// Byte the snapshot signal's handler writes.
 const WAKE_SNAPSHOT: u8 = b's';
+/// Byte a `LEAKTRACKER_REPORT_ON` signal's handler writes.
+const WAKE_TERMINATE: u8 = b't';
 
 /// Makes `cfg` the live-report configuration: installs the signal handler and starts
 /// the reporter thread when a trigger is set. Called by `ExitReport::install`.
@@ -229,7 +255,8 @@ pub(crate) fn configure(cfg: LiveConfig) {
             cfg.signal = None;
         }
     }
-    let needs_thread = cfg.signal.is_some() || cfg.interval.is_some();
+    cfg.report_on.retain(|&sig| install_report_on(sig));
+    let needs_thread = cfg.signal.is_some() || cfg.interval.is_some() || !cfg.report_on.is_empty();
     *lock(&CONFIG) = Some(cfg);
     if needs_thread {
         spawn_reporter();
@@ -282,6 +309,75 @@ pub(crate) fn wake(byte: u8) {
 
 extern "C" fn on_snapshot_signal(_sig: libc::c_int) {
     wake(WAKE_SNAPSHOT);
+}
+
+/// A termination signal being handled (its number), or 0.
+static TERMINATING: AtomicI32 = AtomicI32::new(0);
+
+/// Gives `sig` its default action and sends it to this process: it ends as the signal
+/// would have ended it. Async-signal-safe.
+fn die_by(sig: libc::c_int) {
+    // SAFETY: signal, sigemptyset, sigaddset, pthread_sigmask, raise and _exit are
+    // async-signal-safe; the sigset is a local value initialised before use.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::raise(sig);
+        // Not reached for SIGTERM/SIGINT/SIGHUP; a status that says which signal if so.
+        libc::_exit(128 + sig);
+    }
+}
+
+/// The handler of `LEAKTRACKER_REPORT_ON` signals: wakes the reporter thread, which
+/// writes the exit report and then ends the process by the signal. Async-signal-safe.
+extern "C" fn on_terminate_signal(sig: libc::c_int) {
+    // A program that installed its own handler later and calls the previous one (as
+    // signal-hook does) keeps the signal: this handler is no longer the installed one.
+    if current_handler(sig) != Some(on_terminate_signal as *const () as libc::sighandler_t) {
+        return;
+    }
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() } as u32;
+    if pid != OWNER_PID.load(Ordering::Relaxed) || reporter_threads() == 0 {
+        // A fork child, or nobody to write the report: end as the signal would.
+        die_by(sig);
+    }
+    // A second delivery while the report is being written ends the process at once.
+    if TERMINATING
+        .compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst)
+        .is_err()
+    {
+        die_by(sig);
+    }
+    wake(WAKE_TERMINATE);
+}
+
+/// Installs the `LEAKTRACKER_REPORT_ON` handler for `sig`, unless the program handles
+/// `sig` already (one warning line: its handler keeps the signal).
+fn install_report_on(sig: libc::c_int) -> bool {
+    match current_handler(sig) {
+        Some(h) if h == on_terminate_signal as *const () as libc::sighandler_t => return true,
+        Some(_) => {
+            crate::exit::warn(&format!(
+                "LEAKTRACKER_REPORT_ON: the program handles SIG{} itself; its handler keeps it",
+                signal_name(sig)
+            ));
+            return false;
+        }
+        None => {}
+    }
+    if !open_pipe() || !set_handler(sig, on_terminate_signal) {
+        crate::exit::warn(&format!(
+            "LEAKTRACKER_REPORT_ON: cannot handle SIG{} ({}); no exit report on it",
+            signal_name(sig),
+            std::io::Error::last_os_error()
+        ));
+        return false;
+    }
+    true
 }
 
 /// The current handler of `sig`, if it is a function (not the default, not ignored).
@@ -430,6 +526,13 @@ fn reporter_loop() {
     loop {
         let timeout = next.map(|n| n.saturating_duration_since(Instant::now()));
         let woke = wait(timeout);
+        if woke.contains(&WAKE_TERMINATE) {
+            let sig = TERMINATING.load(Ordering::SeqCst);
+            if let Some(code) = crate::exit::exit_report_on_signal() {
+                crate::exit::exit_now(code);
+            }
+            die_by(sig);
+        }
         if STOPPED.load(Ordering::SeqCst) {
             return;
         }
@@ -511,6 +614,13 @@ mod tests {
     }
 
     #[test]
+    fn report_on() {
+        let (good, bad) = parse_report_on("term, INT,sigterm,,kill");
+        assert_eq!(good, [libc::SIGTERM, libc::SIGINT]);
+        assert_eq!(bad, ["kill".to_string()]);
+    }
+
+    #[test]
     fn intervals_keep_labels() {
         assert_eq!(parse_interval("60s"), Some(Duration::from_secs(60)));
         assert_eq!(parse_interval("250ms"), Some(Duration::from_millis(250)));
@@ -550,6 +660,7 @@ mod tests {
             let _ = parse_interval(&s);
             let _ = parse_keep(&s);
             let _ = parse_labels(&s);
+            let _ = parse_report_on(&s);
             let _ = expand_path(&s, 3, 4);
         }
     }

@@ -22,7 +22,7 @@ fn child(report: &str) {
     // SAFETY: an all-zero sigaction is valid; the handler only bumps an atomic.
     unsafe {
         let mut act: libc::sigaction = std::mem::zeroed();
-        act.sa_sigaction = own_handler as libc::sighandler_t;
+        act.sa_sigaction = own_handler as *const () as libc::sighandler_t;
         libc::sigemptyset(&mut act.sa_mask);
         assert_eq!(
             libc::sigaction(libc::SIGUSR2, &act, std::ptr::null_mut()),

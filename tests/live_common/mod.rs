@@ -97,6 +97,17 @@ impl LiveChild {
         assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
     }
 
+    /// Waits for the child to end by itself, its stdin left open (`Child::wait` would
+    /// close it first), for at most the watchdog's time.
+    pub fn wait_open(&mut self) -> std::process::ExitStatus {
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Writes a line to the child's stdin.
     pub fn say(&mut self, line: &str) {
         let stdin = self.child.stdin.as_mut().unwrap();
