@@ -194,10 +194,13 @@ fn series(key: String, kind: Option<String>, times: &[f64], vals: &[(usize, usiz
     }
 }
 
+/// A process: its labels (sorted) and pid.
+type ProcessKey = (Vec<(String, String)>, u32);
+
 /// The trends of a set of reports: grouped by process (pid and labels), each process's
 /// snapshots in time order.
 pub fn analyse(reports: &[LeakReport]) -> Vec<ProcessTrend> {
-    let mut by_process: BTreeMap<(Vec<(String, String)>, u32), Vec<&LeakReport>> = BTreeMap::new();
+    let mut by_process: BTreeMap<ProcessKey, Vec<&LeakReport>> = BTreeMap::new();
     for r in reports {
         let mut labels = r.labels().to_vec();
         labels.sort();
