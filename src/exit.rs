@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::guard::Reentrancy;
 use crate::os::write_stderr;
-use crate::report::{expand_pid, AllowPattern, LeakReport};
+use crate::report::{AllowPattern, LeakReport};
 use crate::stack::{Backtraces, Unwinder};
 use crate::verdict::Verdict;
 
@@ -177,6 +177,16 @@ enum Target {
 /// | `LEAKTRACKER_BACKTRACE` | `1`: a backtrace for each tagged block; `sample:N`: for one block in N; `0`: none |
 /// | `LEAKTRACKER_UNWIND` | `frame-pointers` (or `fp`): walk stacks by the frame-pointer chain (fast; build with `-C force-frame-pointers=yes`); `system` (default): the system unwinder |
 /// | `LEAKTRACKER_MAX_RECORDS` | caps the record table (see [`set_max_records`](crate::set_max_records)) |
+/// | `LEAKTRACKER_SIGNAL` | a signal name (`USR2`, `USR1`, `HUP`, …): each delivery writes a live report (open units in progress) to `LEAKTRACKER_REPORT`'s path and the process goes on; refused, with one line, when the program already handles that signal |
+/// | `LEAKTRACKER_INTERVAL` | a duration (`60s`): a live report every interval |
+/// | `LEAKTRACKER_KEEP` | `N`: only the newest N snapshot files stay (the exit report is not counted) |
+/// | `LEAKTRACKER_LABELS` | `service=api,region=eu`: copied into every report (JSON `"labels"`, text, pprof labels) |
+/// | `LEAKTRACKER_REPORT_ON` | `term`, `int`, `hup` (comma-separated): that signal writes the exit report (with the exit code's rule, as for status 0), then ends the process as the signal would have; a program with its own handler for it keeps it |
+///
+/// In a report path `%p` becomes the process id, `%n` the report's sequence number in this
+/// process (1, 2, …; snapshots and the exit report), `%t` Unix time in seconds, `%%` a `%`.
+/// A path ending in `.pb.gz` gets a gzipped pprof heap profile
+/// ([`LeakReport::to_pprof`](crate::LeakReport::to_pprof)).
 ///
 /// # When the report is made
 ///
@@ -233,6 +243,14 @@ pub struct ExitReport {
     show_all: bool,
     /// Stacks were switched on for the verdict, not asked for.
     stacks_for_verdict: bool,
+    /// Live reports: `LEAKTRACKER_SIGNAL`, `LEAKTRACKER_INTERVAL`, `LEAKTRACKER_KEEP`.
+    snapshot_signal: Option<libc::c_int>,
+    interval: Option<Duration>,
+    keep: Option<usize>,
+    /// `LEAKTRACKER_LABELS`, copied into every report.
+    labels: Option<Vec<(String, String)>>,
+    /// `LEAKTRACKER_REPORT_ON`: signals that write the exit report, then end the process.
+    report_on: Vec<libc::c_int>,
 }
 
 impl ExitReport {
@@ -354,7 +372,90 @@ impl ExitReport {
                 }
             }
         }
+        cfg.live_from_env();
         cfg
+    }
+
+    /// The live-report variables: `LEAKTRACKER_SIGNAL`, `LEAKTRACKER_INTERVAL`,
+    /// `LEAKTRACKER_KEEP`, `LEAKTRACKER_LABELS`.
+    fn live_from_env(&mut self) {
+        use crate::live::{parse_interval, parse_keep, parse_labels, parse_signal};
+        let text = |name: &str| -> Option<String> {
+            let v = std::env::var_os(name)?;
+            match v.into_string() {
+                Ok(s) => Some(s),
+                Err(_) => {
+                    warn(&format!("{name} is not valid UTF-8; ignored"));
+                    None
+                }
+            }
+        };
+        if let Some(s) = text("LEAKTRACKER_SIGNAL") {
+            match parse_signal(&s) {
+                Some(sig) => self.snapshot_signal = Some(sig),
+                None => warn(&format!(
+                    "LEAKTRACKER_SIGNAL=\"{}\" is not a signal a report can be asked with (USR1, USR2, HUP, …); no snapshots on a signal",
+                    s.escape_debug()
+                )),
+            }
+        }
+        if let Some(s) = text("LEAKTRACKER_INTERVAL") {
+            match parse_interval(&s) {
+                Some(d) => self.interval = Some(d),
+                None => warn(&format!(
+                    "LEAKTRACKER_INTERVAL=\"{}\" is not a duration above 0 (500ms, 60s, 5m, 1h); no interval snapshots",
+                    s.escape_debug()
+                )),
+            }
+        }
+        if let Some(s) = text("LEAKTRACKER_KEEP") {
+            match parse_keep(&s) {
+                Some(n) => self.keep = Some(n),
+                None => warn(&format!(
+                    "LEAKTRACKER_KEEP=\"{}\" is not a number of files from 1 up; every snapshot file stays",
+                    s.escape_debug()
+                )),
+            }
+        }
+        if let Some(s) = text("LEAKTRACKER_LABELS") {
+            let (good, bad) = parse_labels(&s);
+            if !bad.is_empty() {
+                let items: Vec<String> = bad
+                    .iter()
+                    .map(|b| format!("\"{}\"", b.escape_debug()))
+                    .collect();
+                warn(&format!(
+                    "LEAKTRACKER_LABELS: {} not `key=value`; ignored",
+                    items.join(", ")
+                ));
+            }
+            self.labels = Some(good);
+        }
+        if let Some(s) = text("LEAKTRACKER_REPORT_ON") {
+            let (good, bad) = crate::live::parse_report_on(&s);
+            if !bad.is_empty() {
+                let items: Vec<String> = bad
+                    .iter()
+                    .map(|b| format!("\"{}\"", b.escape_debug()))
+                    .collect();
+                warn(&format!(
+                    "LEAKTRACKER_REPORT_ON: {} not `term`, `int` or `hup`; ignored",
+                    items.join(", ")
+                ));
+            }
+            self.report_on = good;
+        }
+        if (self.snapshot_signal.is_some() || self.interval.is_some()) && self.target.is_none() {
+            warn("LEAKTRACKER_SIGNAL and LEAKTRACKER_INTERVAL write to LEAKTRACKER_REPORT's path, which is not set; snapshots go to stderr");
+        }
+    }
+
+    /// Whether a live-report variable is set.
+    fn live_configured(&self) -> bool {
+        self.snapshot_signal.is_some()
+            || self.interval.is_some()
+            || self.labels.is_some()
+            || !self.report_on.is_empty()
     }
 
     /// Writes the exit report (text) to stderr.
@@ -442,10 +543,40 @@ impl ExitReport {
         if let Some(n) = self.max_records {
             crate::set_max_records(Some(n));
         }
-        let cfg = self;
+        let mut cfg = self;
+        // Snapshots and signal-made reports need somewhere to go: stderr, unless a path
+        // is set. (An exit code alone makes no report: a summary line when it applies.)
+        if cfg.target.is_none()
+            && (cfg.snapshot_signal.is_some()
+                || cfg.interval.is_some()
+                || !cfg.report_on.is_empty())
+        {
+            cfg.target = Some(Target::Stderr);
+        }
         let active = cfg.target.is_some() || cfg.exit_code.is_some();
         // SAFETY: getpid has no preconditions.
         OWNER_PID.store(unsafe { libc::getpid() } as u32, Ordering::Relaxed);
+        if let Some(labels) = cfg.labels.clone() {
+            crate::live::set_labels(labels);
+        }
+        crate::live::configure(crate::live::LiveConfig {
+            path: match &cfg.target {
+                Some(Target::File(p)) => Some(p.clone()),
+                _ => None,
+            },
+            min_age: cfg.min_age,
+            ignore: cfg.ignore.clone(),
+            verdict: cfg.verdict,
+            show_all: cfg.show_all,
+            signal: cfg.snapshot_signal,
+            interval: cfg.interval,
+            keep: cfg.keep,
+            report_on: if active {
+                cfg.report_on.clone()
+            } else {
+                Vec::new()
+            },
+        });
         *config() = Some(cfg);
         if active {
             register_exit_handler();
@@ -492,7 +623,8 @@ extern "C" fn start_up() {
             || cfg.exit_code.is_some()
             || cfg.backtraces.is_some()
             || cfg.unwinder.is_some()
-            || cfg.max_records.is_some();
+            || cfg.max_records.is_some()
+            || cfg.live_configured();
         let on = cfg.backtraces.is_some_and(|b| b != Backtraces::Off);
         let reported = cfg.target.is_some() || cfg.exit_code.is_some();
         if let Some(note) = crate::stack::startup_note(on, reported) {
@@ -662,7 +794,7 @@ fn other_threads() -> Option<usize> {
         n = n.checked_mul(10)?.checked_add(usize::from(b - b'0'))?;
         any = true;
     }
-    any.then(|| n.saturating_sub(1))
+    any.then(|| n.saturating_sub(1 + crate::live::reporter_threads()))
 }
 
 /// Makes the exit report; returns the code to exit with, if the status must change.
@@ -674,6 +806,7 @@ fn exit_report(status: Option<i32>) -> Option<i32> {
     // Threads counted on both sides of the snapshot: one that ends while it is taken still
     // ran when its blocks were counted.
     let threads_before = other_threads();
+    crate::live::stop_for_exit();
     let mut report = LeakReport::capture_with(|r| {
         r.set_verdict(cfg.verdict, true, cfg.show_all);
         r.set_filters(cfg.min_age, cfg.ignore.iter().cloned());
@@ -695,7 +828,11 @@ fn exit_report(status: Option<i32>) -> Option<i32> {
         Some(Target::Stderr) => write_stderr(report.to_string().as_bytes()),
         Some(Target::File(template)) => {
             let path = match template.to_str() {
-                Some(t) => OsString::from(expand_pid(t)),
+                Some(t) => OsString::from(crate::live::expand_path(
+                    t,
+                    crate::live::next_seq(),
+                    crate::live::unix_seconds(),
+                )),
                 None => template,
             };
             if let Err(e) = report.write_to(&path) {
@@ -735,6 +872,27 @@ fn exit_report(status: Option<i32>) -> Option<i32> {
         ));
     }
     Some(i32::from(code))
+}
+
+/// The exit report made on a `LEAKTRACKER_REPORT_ON` signal (by the reporter thread), as
+/// for an exit with status 0; the code to exit with, if leaks change it.
+pub(crate) fn exit_report_on_signal() -> Option<i32> {
+    // SAFETY: getpid has no preconditions.
+    if unsafe { libc::getpid() } as u32 != OWNER_PID.load(Ordering::Relaxed) {
+        return None;
+    }
+    let _r = Reentrancy::enter();
+    panic::catch_unwind(|| exit_report(Some(0))).unwrap_or(None)
+}
+
+/// Flushes stdio and ends the process with `code` at once (no more exit handlers).
+pub(crate) fn exit_now(code: i32) -> ! {
+    let _ = std::io::stderr().flush();
+    // SAFETY: fflush(NULL) flushes every C stream; `_exit` ends the process at once.
+    unsafe {
+        libc::fflush(std::ptr::null_mut());
+        libc::_exit(code)
+    }
 }
 
 fn run_exit_report(status: Option<i32>) {

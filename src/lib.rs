@@ -157,7 +157,9 @@ pub mod folded;
 mod fork;
 mod guard;
 mod lifetime;
+mod live;
 mod os;
+mod pprof;
 pub mod report;
 mod resource;
 mod stack;
@@ -166,6 +168,7 @@ mod table;
 #[cfg(feature = "tracing")]
 mod tracing_layer;
 mod tracker;
+pub mod trend;
 mod units;
 pub mod verdict;
 

@@ -405,6 +405,8 @@ pub struct LeakReport {
     /// Set on a report read back with [`from_json`](Self::from_json): what it counted but
     /// did not list, kept when it is filtered again.
     read_back: Option<Box<ReadBack>>,
+    /// Live-process fields: labels, when it was made, sequence number and trigger.
+    live: LiveFields,
 }
 
 /// The counts of a report read back from JSON that its listed entries cannot give again:
@@ -415,6 +417,45 @@ struct ReadBack {
     allowed: Totals,
     younger: Totals,
     min_age: Duration,
+}
+
+/// The fields of a report that say which process, host and moment it comes from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct LiveFields {
+    /// `LEAKTRACKER_LABELS`, in order.
+    labels: Vec<(String, String)>,
+    /// When the report was made (Unix milliseconds).
+    time_unix_ms: u64,
+    /// Its sequence number among the reports this process wrote (0: not counted).
+    seq: u64,
+    /// `signal` or `interval` for a snapshot; empty otherwise.
+    trigger: String,
+}
+
+impl LeakReport {
+    /// Marks the report as snapshot `seq` of a live process, made on `trigger`.
+    pub(crate) fn set_snapshot(&mut self, seq: u64, trigger: &str) {
+        let _r = Reentrancy::enter();
+        self.live.seq = seq;
+        self.live.trigger = trigger.to_string();
+    }
+
+    /// The labels of the process that made the report (`LEAKTRACKER_LABELS`), in order.
+    pub fn labels(&self) -> &[(String, String)] {
+        &self.live.labels
+    }
+
+    /// When the report was made, on the wall clock (Unix epoch for a report read from
+    /// JSON that does not say).
+    pub fn made_at(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.live.time_unix_ms)
+    }
+
+    /// What made it: `signal` or `interval` for a snapshot of a live process, `None` for
+    /// an exit report or one made by code.
+    pub fn trigger(&self) -> Option<&str> {
+        Some(self.live.trigger.as_str()).filter(|t| !t.is_empty())
+    }
 }
 
 impl LeakReport {
@@ -534,6 +575,14 @@ impl LeakReport {
             backtraces: crate::exit::backtrace_setting(crate::backtraces()),
             notes: stack_notes,
             read_back: None,
+            live: LiveFields {
+                labels: crate::live::labels(),
+                time_unix_ms: SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, millis),
+                seq: 0,
+                trigger: String::new(),
+            },
         };
         let lost = crate::stats().dropped_resources;
         if lost > 0 {
@@ -809,6 +858,10 @@ impl LeakReport {
             allocator_installed: self.allocator_installed,
             backtraces: self.backtraces.clone(),
             notes: self.notes.clone(),
+            labels: self.live.labels.iter().cloned().collect(),
+            time_unix_ms: self.live.time_unix_ms,
+            seq: self.live.seq,
+            trigger: self.live.trigger.clone(),
         }
     }
 
@@ -902,13 +955,20 @@ impl LeakReport {
             backtraces: j.backtraces,
             notes: j.notes,
             read_back: Some(Box::new(read_back)),
+            live: LiveFields {
+                labels: j.labels.into_iter().collect(),
+                time_unix_ms: j.time_unix_ms,
+                seq: j.seq,
+                trigger: j.trigger,
+            },
         })
     }
 
     // -----------------------------------------------------------------------------------
     // Files
 
-    /// Writes the report to `path`: JSON when the path ends in `.json`, folded stacks (for
+    /// Writes the report to `path`: a gzipped pprof heap profile when the path ends in
+    /// `.pb.gz` (see [`to_pprof`](Self::to_pprof)), JSON when the path ends in `.json`, folded stacks (for
     /// flame-graph tools, see [`to_folded`](Self::to_folded)) when it ends in `.folded`,
     /// text otherwise. What happens depends on what is at the path:
     ///
@@ -928,7 +988,11 @@ impl LeakReport {
         let path = path.as_ref();
         // The format is the one the caller's name asks for, wherever a link points.
         let format = path.extension().and_then(|e| e.to_str());
+        let pprof = path.to_str().is_some_and(|p| p.ends_with(".pb.gz"));
         let write = |f: &mut std::fs::File| -> io::Result<()> {
+            if pprof {
+                return crate::pprof::write_gzipped(self, io::BufWriter::with_capacity(1 << 16, f));
+            }
             match format {
                 // Streamed into the file: a large report is not built as one String first.
                 Some("json") => {
@@ -1377,12 +1441,6 @@ mod cleanup {
     }
 }
 
-/// Replaces every `%p` in `template` by the process id.
-pub(crate) fn expand_pid(template: &str) -> String {
-    let _r = Reentrancy::enter();
-    template.replace("%p", &std::process::id().to_string())
-}
-
 // ---------------------------------------------------------------------------------------
 // Text
 
@@ -1453,6 +1511,9 @@ impl fmt::Display for LeakReport {
         let _r = Reentrancy::enter();
         let totals = self.totals();
         write!(f, "leaktracker report (pid {}): ", self.pid)?;
+        if self.trigger().is_some() {
+            write!(f, "snapshot {} of a live process: ", self.live.seq)?;
+        }
         if self.leaks.is_empty() {
             write!(f, "no leaks")?;
         } else {
@@ -1462,6 +1523,15 @@ impl fmt::Display for LeakReport {
             write!(f, " older than {}", Age(self.min_age))?;
         }
         writeln!(f)?;
+        if !self.live.labels.is_empty() {
+            let labels: Vec<String> = self
+                .live
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            writeln!(f, "labels: {}", labels.join(", "))?;
+        }
         if !self.allocator_installed {
             writeln!(
                 f,
@@ -1829,6 +1899,18 @@ struct JsonReport {
     not_leaks: Vec<NotLeakGroup>,
     #[serde(default)]
     not_leak_totals: Totals,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    labels: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    time_unix_ms: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    seq: u64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    trigger: String,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Serialize, Deserialize)]

@@ -351,7 +351,7 @@ fn grows_a_collection(frames: &[String]) -> bool {
 }
 
 /// The allocating frame: the innermost one that is not container machinery.
-fn allocating_frame(frames: &[String]) -> Option<&str> {
+pub(crate) fn allocating_frame(frames: &[String]) -> Option<&str> {
     frames
         .iter()
         .map(String::as_str)

@@ -12,6 +12,8 @@
 
 #[path = "leaktracker/gate.rs"]
 mod gate;
+#[path = "leaktracker/live.rs"]
+mod live;
 #[path = "leaktracker/reports.rs"]
 mod reports;
 
@@ -39,6 +41,14 @@ usage:
   leaktracker flamegraph REPORT.json > leaks.svg
       An SVG flame graph of the leaked bytes (by kind, resource, then allocating code;
       reports made with LEAKTRACKER_BACKTRACE=1 show where). REPORT may be a directory.
+  leaktracker pprof REPORT.json > leaks.pb.gz
+      The report's leaks as a gzipped pprof heap profile (inuse_objects, inuse_space;
+      labels name, kind, age): go tool pprof, Pyroscope, Parca read it.
+  leaktracker trend FILES|DIR... [--fail-on-growth] [--svg]
+      Growth over a series of JSON snapshots (LEAKTRACKER_INTERVAL, LEAKTRACKER_SIGNAL):
+      per kind and allocation site, blocks and bytes over time, slope per hour, and
+      whether each grows steadily or levels off (per process). --fail-on-growth: exit 1
+      when something grows steadily. --svg: an SVG chart on stdout, growing kinds in red.
 ";
 
 fn main() -> ExitCode {
@@ -54,6 +64,8 @@ fn main() -> ExitCode {
         "show" => reports::show(rest),
         "diff" => reports::diff(rest),
         "flamegraph" => reports::flamegraph(rest),
+        "pprof" => live::pprof(rest),
+        "trend" => live::trend(rest),
         "-h" | "--help" | "help" => emit(USAGE.as_bytes()).map(|()| 0),
         other => Err(format!("unknown command `{other}`\n{USAGE}")),
     };
