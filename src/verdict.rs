@@ -700,7 +700,8 @@ fn judge_group(
         return Err(Why {
             class: "single-unit",
             reason: format!(
-                "retained by 1 of {n} {} units (a shared structure's capacity, or one-off state)",
+                "retained by 1 of {n} {} units where a collection grew (a shared Vec's or map's \
+                 capacity, grown by whichever unit needed it)",
                 c.kind
             ),
             key: format!("single\0{site_key}"),
@@ -727,7 +728,10 @@ fn judge_group(
         });
     }
     let first = ordinals.iter().copied().min().unwrap_or(c.ordinal);
-    if !at_exit && m.saturating_mul(4) <= n && first > n - m.saturating_mul(2) {
+    // The most recent units: the last 2m, or the last sixteenth of the run (connections
+    // go idle at different times), whichever is more.
+    let recent = m.saturating_mul(2).max(n / 16);
+    if !at_exit && m.saturating_mul(4) <= n && first > n.saturating_sub(recent) {
         // In a live process: only the most recent units hold blocks here, every older
         // one released its own. A buffer handed from unit to unit (a keep-alive
         // connection's header map, kept for its next request) — not growth. If it grows
