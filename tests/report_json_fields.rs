@@ -51,6 +51,7 @@ fn main() {
             "not_leaks",
             "notes",
             "pid",
+            "time_unix_ms",
             "totals",
             "unmatched_patterns",
             "verdict",
