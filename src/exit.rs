@@ -347,7 +347,10 @@ impl ExitReport {
                     } else {
                         match item.parse::<Verdict>() {
                             Ok(v) => cfg.verdict = v,
-                            Err(e) => warn(&format!("LEAKTRACKER_VERDICT: {e}; using default")),
+                            Err(_) => warn(&format!(
+                                "LEAKTRACKER_VERDICT: {} is not `default`, `strict` or `show-all`; using default",
+                                quoted(item)
+                            )),
                         }
                     }
                 }
@@ -394,8 +397,8 @@ impl ExitReport {
             match parse_signal(&s) {
                 Some(sig) => self.snapshot_signal = Some(sig),
                 None => warn(&format!(
-                    "LEAKTRACKER_SIGNAL=\"{}\" is not a signal a report can be asked with (USR1, USR2, HUP, …); no snapshots on a signal",
-                    s.escape_debug()
+                    "LEAKTRACKER_SIGNAL={} is not a signal a report can be asked with (USR1, USR2, HUP, …); no snapshots on a signal",
+                    quoted(&s)
                 )),
             }
         }
@@ -403,8 +406,8 @@ impl ExitReport {
             match parse_interval(&s) {
                 Some(d) => self.interval = Some(d),
                 None => warn(&format!(
-                    "LEAKTRACKER_INTERVAL=\"{}\" is not a duration above 0 (500ms, 60s, 5m, 1h); no interval snapshots",
-                    s.escape_debug()
+                    "LEAKTRACKER_INTERVAL={} is not a duration above 0 (500ms, 60s, 5m, 1h); no interval snapshots",
+                    quoted(&s)
                 )),
             }
         }
@@ -412,21 +415,17 @@ impl ExitReport {
             match parse_keep(&s) {
                 Some(n) => self.keep = Some(n),
                 None => warn(&format!(
-                    "LEAKTRACKER_KEEP=\"{}\" is not a number of files from 1 up; every snapshot file stays",
-                    s.escape_debug()
+                    "LEAKTRACKER_KEEP={} is not a number of files from 1 up; every snapshot file stays",
+                    quoted(&s)
                 )),
             }
         }
         if let Some(s) = text("LEAKTRACKER_LABELS") {
             let (good, bad) = parse_labels(&s);
             if !bad.is_empty() {
-                let items: Vec<String> = bad
-                    .iter()
-                    .map(|b| format!("\"{}\"", b.escape_debug()))
-                    .collect();
                 warn(&format!(
                     "LEAKTRACKER_LABELS: {} not `key=value`; ignored",
-                    items.join(", ")
+                    quoted_items(&bad)
                 ));
             }
             self.labels = Some(good);
@@ -434,13 +433,9 @@ impl ExitReport {
         if let Some(s) = text("LEAKTRACKER_REPORT_ON") {
             let (good, bad) = crate::live::parse_report_on(&s);
             if !bad.is_empty() {
-                let items: Vec<String> = bad
-                    .iter()
-                    .map(|b| format!("\"{}\"", b.escape_debug()))
-                    .collect();
                 warn(&format!(
                     "LEAKTRACKER_REPORT_ON: {} not `term`, `int` or `hup`; ignored",
-                    items.join(", ")
+                    quoted_items(&bad)
                 ));
             }
             self.report_on = good;
