@@ -297,6 +297,10 @@ pub const DEFAULT_RULES: &[Rule] = &[
 /// Frames skipped when looking for the allocating frame: the standard library's and
 /// generic collections' machinery (`Vec::push`, `HashMap::insert`, `format!`, …).
 const CONTAINER_PREFIXES: &[&str] = &[
+    // The allocator's own frames, where a build keeps some of them in a stack (a
+    // release-built leaktracker without debug info: see the backtrace notes).
+    "leaktracker::alloc::",
+    "<leaktracker::alloc::",
     "alloc::",
     "<alloc::",
     "core::",
@@ -417,9 +421,9 @@ pub(crate) struct SiteFacts {
 }
 
 impl Candidate {
-    /// The allocation site of group `gi`: its frames from the allocating frame on (the
-    /// container machinery above it — a hash table's resize, `Vec::push` — is the same for
-    /// every map and vector), a few of them. A frame without a source location (a build
+    /// The allocation site of group `gi`: its frames up to a few past the allocating frame
+    /// (the container machinery above it — a hash table's resize, `Vec::push` — is the
+    /// same for every map and vector, so the frames after it tell sites apart). A frame without a source location (a build
     /// without line tables) is told apart by its return address: two call sites in one
     /// function are two sites.
     fn site(&self, gi: usize) -> String {
@@ -429,9 +433,12 @@ impl Candidate {
             .get(gi)
             .map(|s| s.frame_ips.as_slice())
             .unwrap_or(&[]);
+        // The container frames stay in the key too: the same call site always has the
+        // same ones, and without debug info user code inlined into a `core::` shim is only
+        // told apart by its return address there.
         let start = frames.iter().position(|f| !is_container(f)).unwrap_or(0);
         let mut key = String::new();
-        for (i, f) in frames.iter().enumerate().skip(start).take(SITE_FRAMES) {
+        for (i, f) in frames.iter().enumerate().take(start + SITE_FRAMES) {
             key.push_str(f);
             if !f.contains(" at ") {
                 if let Some(ip) = ips.get(i) {
