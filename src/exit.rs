@@ -71,7 +71,7 @@ pub(crate) fn parse_backtrace(s: &str) -> Option<Backtraces> {
     }
 }
 
-/// `LEAKTRACKER_UNWIND` spelling of an unwinder: `system`, `frame-pointers`.
+/// `LEAKTRACKER_UNWIND` spelling of an unwinder: `tables`, `system`, `frame-pointers` (`fp`).
 pub(crate) fn parse_unwinder(s: &str) -> Option<Unwinder> {
     match s.trim() {
         "system" => Some(Unwinder::System),
@@ -175,7 +175,7 @@ enum Target {
 /// | `LEAKTRACKER_EXIT_CODE` | `1`–`255`: when the exit report lists a leak and the process was exiting with status 0, it exits with this code instead. Without `LEAKTRACKER_REPORT` there is no report, only one summary line on stderr when the code is used (`leaktracker: 2 resources, 2 blocks, 164 B leaked: exit status 7 …`) |
 /// | `LEAKTRACKER_IGNORE` | comma-separated allow-list: `kind:cache,name:global-*` |
 /// | `LEAKTRACKER_BACKTRACE` | `1`: a backtrace for each tagged block; `sample:N`: for one block in N; `0`: none |
-/// | `LEAKTRACKER_UNWIND` | `frame-pointers` (or `fp`): walk stacks by the frame-pointer chain (fast; build with `-C force-frame-pointers=yes`); `system` (default): the system unwinder |
+/// | `LEAKTRACKER_UNWIND` | `tables` (default): the unwind tables; `frame-pointers` (or `fp`): the frame-pointer chain (fast; build with `-C force-frame-pointers=yes`); `system`: libunwind |
 /// | `LEAKTRACKER_MAX_RECORDS` | caps the record table (see [`set_max_records`](crate::set_max_records)) |
 /// | `LEAKTRACKER_SIGNAL` | a signal name (`USR2`, `USR1`, `HUP`, …): each delivery writes a live report (open units in progress) to `LEAKTRACKER_REPORT`'s path and the process goes on; refused, with one line, when the program already handles that signal |
 /// | `LEAKTRACKER_INTERVAL` | a duration (`60s`): a live report every interval |
@@ -333,7 +333,7 @@ impl ExitReport {
                 match parse_unwinder(&s) {
                     Some(u) => cfg.unwinder = Some(u),
                     None => warn(&format!(
-                        "LEAKTRACKER_UNWIND={} is not `system` or `frame-pointers`; using system",
+                        "LEAKTRACKER_UNWIND={} is not `tables`, `system` or `frame-pointers`; using tables",
                         quoted(&s)
                     )),
                 }

@@ -37,7 +37,7 @@ fn main() {
             "leaktracker: LEAKTRACKER_EXIT_CODE=\"300\" is not an exit code from 1 to 255; leaks will not change the exit status",
             "leaktracker: LEAKTRACKER_IGNORE: \"cache\" not `kind:GLOB` or `name:GLOB`; ignored",
             "leaktracker: LEAKTRACKER_BACKTRACE=\"yes\" is not 0, 1 or sample:N; no backtraces",
-            "leaktracker: LEAKTRACKER_UNWIND=\"dwarf\" is not `system` or `frame-pointers`; using system",
+            "leaktracker: LEAKTRACKER_UNWIND=\"dwarf\" is not `tables`, `system` or `frame-pointers`; using tables",
             "leaktracker: LEAKTRACKER_MAX_RECORDS=\"-1\" is not a number of records; no cap",
         ]
     );
