@@ -112,3 +112,31 @@ impl Drop for Reentrancy {
         }
     }
 }
+
+/// While alive, the reentrancy flag is lifted: this thread's allocations are tagged again.
+/// Only for the allocator-path calibration (`stack::trim`), whose one allocation must be
+/// tagged and captured even when tracker code (start-up, `ExitReport::install`) switched
+/// capture on under a guard. Restores the flag as it found it.
+pub(crate) struct Unguarded {
+    was_set: bool,
+}
+
+impl Unguarded {
+    #[inline]
+    pub(crate) fn enter() -> Unguarded {
+        let st = state();
+        set_state(st & !REENTRANT);
+        Unguarded {
+            was_set: st & REENTRANT != 0,
+        }
+    }
+}
+
+impl Drop for Unguarded {
+    #[inline]
+    fn drop(&mut self) {
+        if self.was_set {
+            set_state(state() | REENTRANT);
+        }
+    }
+}

@@ -701,7 +701,15 @@ fn is_shim(name: &str) -> bool {
     ALLOCATOR_SHIMS.contains(&n)
 }
 
+/// leaktracker's frames that run the user's code: a build without debug info inlines an
+/// instrumented future's `poll` (the task's body) into this one and names the code by it
+/// alone. The user's frame, not leaktracker's own.
+const USER_CODE_WRAPPERS: &[&str] = &["<leaktracker::tracker::Instrumented<"];
+
 fn is_own_frame(name: &str, loc: &str) -> bool {
+    if USER_CODE_WRAPPERS.iter().any(|p| name.starts_with(p)) {
+        return false;
+    }
     loc.starts_with(OWN_SOURCE)
         || is_shim(name)
         || OWN_FRAME_PREFIXES.iter().any(|p| name.starts_with(p))

@@ -15,7 +15,7 @@ use std::cell::Cell;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
-use crate::guard::{self, REENTRANT};
+use crate::guard;
 
 /// Most return addresses learnt per allocation entry point.
 const MAX_PATH: usize = 12;
@@ -56,11 +56,16 @@ pub(super) fn failed() -> bool {
     STATE.load(Ordering::Acquire) == FAILED
 }
 
-/// Learns the allocator path once, if not yet learnt. Runs only from user code with no
-/// tracker lock held and no reentrancy guard set (its allocations must be tagged and
-/// captured); otherwise it returns and a later call learns.
+/// Learns the allocator path once, if not yet learnt. Runs from code outside the
+/// allocator path with no tracker lock held: user code, or tracker code that switches
+/// capture on under a reentrancy guard (start-up reading `LEAKTRACKER_BACKTRACE`,
+/// `ExitReport::install`). The guard is lifted around the two learning allocations, which
+/// must be tagged and captured: were learning left to a later call, a program whose
+/// capture is switched on only there would never learn, and its stacks would keep the
+/// allocator's frames (trimmed by name only, which in a build without debug info also
+/// drops user code inlined into leaktracker's or core's frames).
 pub(crate) fn ensure_learnt() {
-    if STATE.load(Ordering::Acquire) != UNLEARNT || guard::state() & REENTRANT != 0 {
+    if STATE.load(Ordering::Acquire) != UNLEARNT {
         return;
     }
     if STATE
@@ -127,12 +132,16 @@ fn learn_at(zeroed: bool) -> Option<Box<Sample>> {
     let p: *mut Sample = &mut *s;
     SAMPLE.try_with(|c| c.set(p)).ok()?;
     let layout = std::alloc::Layout::new::<u64>();
-    // SAFETY: a non-zero-sized layout; the block is freed below with the same layout.
-    let block = unsafe {
-        if zeroed {
-            std::alloc::alloc_zeroed(layout)
-        } else {
-            std::alloc::alloc(layout)
+    let block = {
+        // Tagged (by the calibration scope) and captured even under a guard.
+        let _u = guard::Unguarded::enter();
+        // SAFETY: a non-zero-sized layout; the block is freed below with the same layout.
+        unsafe {
+            if zeroed {
+                std::alloc::alloc_zeroed(layout)
+            } else {
+                std::alloc::alloc(layout)
+            }
         }
     };
     let _ = SAMPLE.try_with(|c| c.set(std::ptr::null_mut()));
