@@ -17,7 +17,8 @@
 //! 2. A site matching a user `frame:GLOB` allow-list pattern is not listed.
 //! 3. A site inside a one-time initialiser (any frame: std's `Once`, `OnceLock`,
 //!    `LazyLock`, thread-local first use, `once_cell`, `lazy_static`, tracing callsite
-//!    registration, regex's per-thread cache pool), or allocated by a library for its own
+//!    registration, regex's per-thread cache pool, the Prometheus exporter's metric
+//!    descriptions), or allocated by a library for its own
 //!    long-lived buffers (the allocating frame: tokio's channel blocks, deferred wakers,
 //!    blocking pool and drivers; tracing-subscriber's span storage; crossbeam's epoch
 //!    garbage and deque buffers) is one-time or amortised ([`DEFAULT_RULES`]).
@@ -214,6 +215,15 @@ pub const DEFAULT_RULES: &[Rule] = &[
             "* at */tracing-core-*/src/callsite.rs:*",
         ],
         "tracing callsite registration (once per callsite)",
+    ),
+    anywhere(
+        &[
+            // The descriptions are committed on the first render, from whichever request
+            // scrapes first; without debug info the commit is inlined into the render.
+            "metrics_exporter_prometheus::recorder::Inner::commit_outstanding_description_writes*",
+            "metrics_exporter_prometheus::recorder::Inner::render_to_write*",
+        ],
+        "a metrics recorder's metric descriptions (once per metric name, on the first render)",
     ),
     anywhere(
         &[
@@ -527,8 +537,14 @@ pub(crate) fn judge(
     let mut frame_matches = vec![0usize; frame_patterns.len()];
     // Units of each (kind, site) that retain blocks there: ordinals, per site key.
     let mut retaining: HashMap<(&str, String), Vec<u64>> = HashMap::new();
+    // Per kind: the ended units of the later half that still hold any block — about how
+    // many buffers are being handed on at once (one per keep-alive connection).
+    let mut late_holders: HashMap<&str, u64> = HashMap::new();
     if verdict == Verdict::Default {
         for c in candidates.iter().filter(|c| c.origin.is_unit() && !c.open) {
+            if c.ordinal.saturating_mul(2) > c.kind_units {
+                *late_holders.entry(&c.kind).or_default() += 1;
+            }
             for (gi, _) in c.groups.iter().enumerate() {
                 let v = retaining.entry((&c.kind, c.site(gi))).or_default();
                 if v.last() != Some(&c.ordinal) {
@@ -555,6 +571,7 @@ pub(crate) fn judge(
                 frame_patterns,
                 &mut matched_patterns,
                 &retaining,
+                late_holders.get(c.kind.as_str()).copied().unwrap_or(0),
                 c.site(gi),
             );
             match why {
@@ -642,6 +659,7 @@ fn judge_group(
     frame_patterns: &[&AllowPattern],
     matched_patterns: &mut [bool],
     retaining: &HashMap<(&str, String), Vec<u64>>,
+    late_holders: u64,
     key: String,
 ) -> Result<String, Why> {
     let g = &c.groups[gi];
@@ -734,22 +752,44 @@ fn judge_group(
             site,
         });
     }
-    let first = ordinals.iter().copied().min().unwrap_or(c.ordinal);
-    // The most recent units: the last 2m, or the last sixteenth of the run (connections
-    // go idle at different times), whichever is more.
-    let recent = m.saturating_mul(2).max(n / 16);
-    if !at_exit && m.saturating_mul(4) <= n && first > n.saturating_sub(recent) {
-        // In a live process: only the most recent units hold blocks here, every older
-        // one released its own. A buffer handed from unit to unit (a keep-alive
+    // The most recent units: the last 2m, the last sixteenth of the run (connections go
+    // idle at different times), or twice as many as the units of the later half that hold
+    // anything at all (as many buffers as connections are handed on at once, each at the
+    // site of its connection's last request), whichever is more.
+    let recent = m
+        .saturating_mul(2)
+        .max(n / 16)
+        .max(late_holders.saturating_mul(2))
+        .min(n / 2);
+    // Holders among the most recent units; at most one in four may be older (a
+    // connection gone idle early keeps its last buffer as long as the busy ones do).
+    let inside = ordinals
+        .iter()
+        .filter(|&&o| o > n.saturating_sub(recent))
+        .count() as u64;
+    if !at_exit && m.saturating_mul(4) <= n && inside.saturating_mul(4) >= m.saturating_mul(3) {
+        // In a live process: the most recent units hold blocks here, the older ones (all
+        // but a few) released their own. A buffer handed from unit to unit (a keep-alive
         // connection's header map, kept for its next request) — not growth. If it grows
         // after all, a later snapshot shows it (and the exit report judges without this).
         return Err(Why {
             class: "recycled",
-            reason: format!(
-                "held only by the {m} most recent of {n} {} units, every older one released \
-                 its blocks here (a buffer passed on from unit to unit)",
-                c.kind
-            ),
+            reason: if inside == m {
+                format!(
+                    "held only by the {m} most recent of {n} {} units, every older one released \
+                     its blocks here (a buffer passed on from unit to unit)",
+                    c.kind
+                )
+            } else {
+                format!(
+                    "held by {inside} of the {recent} most recent of {n} {} units and {} older \
+                     one{}, every other one released its blocks here (a buffer passed on from \
+                     unit to unit; an idle connection keeps its last one)",
+                    c.kind,
+                    m - inside,
+                    if m - inside == 1 { "" } else { "s" }
+                )
+            },
             key: format!("recycled\0{site_key}"),
             site,
         });
@@ -910,6 +950,62 @@ mod tests {
         // …but not a per-unit leak spread over the run, live or not.
         let j = judge(&leak, Verdict::Default, false, &[], false);
         assert_eq!(j.leaks.len(), 10);
+        // 32 keep-alive connections each hold their last response, at the site of its
+        // route: one route's 6 holders are spread over the last 24 of 300 units, beyond
+        // the last 2m and n/16; the 32 holders of the later half widen the window.
+        let route = |k: u64, f: &[&str]| unit(&format!("request-{k}"), k, 300, f);
+        let mut conns: Vec<Candidate> = (277..=300).step_by(4).map(|k| route(k, BODY)).collect();
+        conns.extend(
+            (269..=300)
+                .filter(|k| k % 4 != 1)
+                .take(25)
+                .map(|k| route(k, CACHE)),
+        );
+        let j = judge(&conns, Verdict::Default, false, &[], false);
+        assert!(
+            j.leaks.is_empty(),
+            "{:?}",
+            j.leaks
+                .iter()
+                .map(|e| (&e.name, &e.verdict))
+                .collect::<Vec<_>>()
+        );
+        assert!(j.not_leaks.iter().any(|g| g.class == "recycled"));
+        // A connection that went idle early keeps its last response as long: one holder
+        // of seven far from the others.
+        let mut idle = conns.clone();
+        idle.push(route(30, BODY));
+        let j = judge(&idle, Verdict::Default, false, &[], false);
+        assert!(
+            j.leaks.is_empty(),
+            "{:?}",
+            j.leaks
+                .iter()
+                .map(|e| (&e.name, &e.verdict))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(leaked(&conns[..6], true).len(), 6, "listed at exit");
+        // The window stays within the later half, and a leak of every 50th unit
+        // beside those holders is still listed in a live report.
+        let mut planted = conns.clone();
+        let leak_frames: &[&str] = &[
+            "svc::replay at src/main.rs:77",
+            "svc::serve at src/main.rs:40",
+        ];
+        planted.extend((1..=6).map(|k| route(k * 50, leak_frames)));
+        let live = judge(&planted, Verdict::Default, false, &[], false);
+        let names: Vec<&str> = live.leaks.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "request-50",
+                "request-100",
+                "request-150",
+                "request-200",
+                "request-250",
+                "request-300"
+            ]
+        );
         // Too few units to tell: listed.
         let few = [unit("request-1", 1, 3, BODY)];
         assert_eq!(leaked(&few, true), ["request-1"]);
