@@ -158,6 +158,8 @@ mod fork;
 mod guard;
 mod lifetime;
 mod live;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod os;
 mod pprof;
 pub mod report;
