@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! leaktracker gate [--min-age D] [--ignore P]... [--report-dir DIR] [--wait D] -- COMMAND...
+//! leaktracker gate [--min-age D] [--ignore P]... --reports PATH...
 //! leaktracker show REPORT.json
 //! leaktracker diff BASE.json NEW.json
 //! ```
@@ -33,8 +34,13 @@ usage:
                           temporary directory, removed afterwards)
         --wait D          wait at most D after COMMAND returns for the processes it
                           started that still run (default 10s; 0: do not wait)
+  leaktracker gate [--min-age D] [--ignore P]... --reports PATH...
+      Judges reports already written (files, or directories of them: one per host or
+      service, looked into recursively) as after a run: one summary, each process named
+      by its labels (LEAKTRACKER_LABELS) and program. Fails if a process leaked; exits 2
+      when no report is found.
   leaktracker show REPORT.json
-      Prints a JSON report (a file, or a directory of them) as text.
+      Prints a JSON report (a file, or a directory of them, recursively) as text.
   leaktracker diff BASE.json NEW.json
       Lists the leaks of NEW that BASE does not have (by kind and name; addresses and
       scope numbers in names are ignored). Fails when there is one.

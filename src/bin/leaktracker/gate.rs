@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use leaktracker::report::parse_age;
 use leaktracker::{AllowPattern, LeakReport};
 
-use crate::reports::load_file;
+use crate::reports::{load, load_file};
 
 /// How long the gate waits by default for the processes the command left running.
 const DEFAULT_WAIT: Duration = Duration::from_secs(10);
@@ -25,7 +25,11 @@ struct GateArgs {
     report_dir: Option<PathBuf>,
     wait: Duration,
     command: Vec<String>,
+    /// `--reports PATH...`: judge these reports instead of running a command.
+    reports: Vec<PathBuf>,
 }
+
+const USAGE: &str = "usage: leaktracker gate [--min-age D] [--ignore P]... [--report-dir DIR] [--wait D] -- COMMAND...\n       leaktracker gate [--min-age D] [--ignore P]... --reports PATH...";
 
 fn parse(args: &[String]) -> Result<GateArgs, String> {
     let mut g = GateArgs {
@@ -34,7 +38,9 @@ fn parse(args: &[String]) -> Result<GateArgs, String> {
         report_dir: None,
         wait: DEFAULT_WAIT,
         command: Vec::new(),
+        reports: Vec::new(),
     };
+    let mut waits = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |flag: &str| {
@@ -45,6 +51,13 @@ fn parse(args: &[String]) -> Result<GateArgs, String> {
         match a.as_str() {
             "--" => {
                 g.command = it.cloned().collect();
+                break;
+            }
+            "--reports" => {
+                g.reports = it.map(PathBuf::from).collect();
+                if g.reports.is_empty() {
+                    return Err(format!("gate: --reports needs at least one path\n{USAGE}"));
+                }
                 break;
             }
             "--min-age" => {
@@ -69,6 +82,7 @@ fn parse(args: &[String]) -> Result<GateArgs, String> {
             }
             "--report-dir" => g.report_dir = Some(PathBuf::from(value("--report-dir")?)),
             "--wait" => {
+                waits = true;
                 let v = value("--wait")?;
                 g.wait = parse_age(&v).ok_or_else(|| {
                     format!("gate: --wait {v:?} is not a duration (0, 250ms, 5s, 2m, 1h)")
@@ -81,11 +95,16 @@ fn parse(args: &[String]) -> Result<GateArgs, String> {
             }
         }
     }
+    if !g.reports.is_empty() {
+        if g.report_dir.is_some() || waits {
+            return Err(format!(
+                "gate: --report-dir and --wait are for running a command, not with --reports\n{USAGE}"
+            ));
+        }
+        return Ok(g);
+    }
     if g.command.is_empty() {
-        return Err(
-            "usage: leaktracker gate [--min-age D] [--ignore P]... [--report-dir DIR] [--wait D] -- COMMAND..."
-                .to_string(),
-        );
+        return Err(USAGE.to_string());
     }
     Ok(g)
 }
@@ -120,6 +139,9 @@ fn run_id() -> String {
 
 pub(crate) fn run(args: &[String]) -> Result<u8, String> {
     let g = parse(args)?;
+    if !g.reports.is_empty() {
+        return judge_reports(&g);
+    }
     let (dir, temporary) = match &g.report_dir {
         Some(d) => {
             std::fs::create_dir_all(d)
@@ -176,7 +198,43 @@ fn run_in(g: &GateArgs, dir: &Path, run: &str) -> Result<u8, String> {
             names.join(", ")
         ));
     }
-    Ok(summarize(&g.command, status, &reports, &out))
+    Ok(summarize(Some((&g.command, status)), &reports, &out))
+}
+
+/// `gate --reports PATH...`: the reports already written (files, or directories of them
+/// from many processes and hosts), judged again with the gate's `--min-age` and
+/// `--ignore`, summed up as after a run.
+fn judge_reports(g: &GateArgs) -> Result<u8, String> {
+    let mut reports = Vec::new();
+    for p in &g.reports {
+        reports.extend(load(p).map_err(|e| format!("gate: {e}"))?);
+    }
+    if reports.is_empty() {
+        let paths: Vec<String> = g.reports.iter().map(|p| p.display().to_string()).collect();
+        return Err(format!(
+            "gate: no JSON report under {}: nothing to judge",
+            paths.join(", ")
+        ));
+    }
+    let min_age = g.min_age.as_deref().and_then(parse_age);
+    let mut patterns = Vec::new();
+    for p in &g.ignore {
+        patterns.push(
+            p.parse::<AllowPattern>()
+                .map_err(|e| format!("gate: --ignore: {e}"))?,
+        );
+    }
+    let reports: Vec<LeakReport> = reports
+        .into_iter()
+        .map(|r| {
+            let r = match min_age {
+                Some(d) => r.min_age(d),
+                None => r,
+            };
+            r.allow_list(patterns.iter().cloned())
+        })
+        .collect();
+    Ok(summarize(None, &reports, ""))
 }
 
 /// A pipe whose write end (the second) is inherited by the command and every process it
@@ -406,6 +464,24 @@ fn process_label(r: &LeakReport) -> String {
     label
 }
 
+/// `process_label`, after the process's labels (`LEAKTRACKER_LABELS`: host, service) when
+/// it has any: `[host=a,service=api] api --port 80`.
+fn labelled(r: &LeakReport) -> String {
+    if r.labels().is_empty() {
+        return process_label(r);
+    }
+    let labels: Vec<String> = r.labels().iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("[{}] {}", labels.join(","), process_label(r))
+}
+
+/// How many distinct label sets the reports have.
+fn distinct_labels(reports: &[LeakReport]) -> usize {
+    let mut sets: Vec<&[(String, String)]> = reports.iter().map(|r| r.labels()).collect();
+    sets.sort();
+    sets.dedup();
+    sets.len()
+}
+
 /// libtest options that take a value as the next argument.
 const LIBTEST_VALUE_FLAGS: [&str; 7] = [
     "--test-threads",
@@ -436,9 +512,9 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 }
 
 /// Prints the merged summary on stderr and returns the gate's exit status.
+/// `run`: the command and how it ended; `None` for `--reports`.
 fn summarize(
-    command: &[String],
-    status: std::process::ExitStatus,
+    run: Option<(&[String], std::process::ExitStatus)>,
     reports: &[LeakReport],
     notes: &str,
 ) -> u8 {
@@ -447,7 +523,7 @@ fn summarize(
     let dropped: u64 = reports.iter().map(LeakReport::dropped_records).sum();
     let mut out = String::new();
     for r in &leaking {
-        out.push_str(&format!("\n== process {}: {}\n", r.pid(), process_label(r)));
+        out.push_str(&format!("\n== process {}: {}\n", r.pid(), labelled(r)));
         out.push_str(&r.to_string());
     }
     let (resources, blocks, bytes) = leaking.iter().fold((0, 0, 0), |acc, r| {
@@ -456,16 +532,33 @@ fn summarize(
     });
     out.push('\n');
     out.push_str(notes);
-    let status_text = match status.code() {
-        Some(c) => format!("exited with status {c}"),
-        None => format!("ended by a signal ({status})"),
-    };
-    out.push_str(&format!(
-        "leaktracker gate: `{}` {status_text}; {} reported, {} leaked\n",
-        command.join(" "),
-        plural(reports.len(), "process", "processes"),
-        leaking.len()
-    ));
+    match run {
+        Some((command, status)) => {
+            let status_text = match status.code() {
+                Some(c) => format!("exited with status {c}"),
+                None => format!("ended by a signal ({status})"),
+            };
+            out.push_str(&format!(
+                "leaktracker gate: `{}` {status_text}; {} reported, {} leaked\n",
+                command.join(" "),
+                plural(reports.len(), "process", "processes"),
+                leaking.len()
+            ));
+        }
+        None => {
+            let hosts = distinct_labels(reports);
+            out.push_str(&format!(
+                "leaktracker gate: {} read{}, {} leaked\n",
+                plural(reports.len(), "report", "reports"),
+                if hosts > 1 {
+                    format!(" from {hosts} differently labelled sources")
+                } else {
+                    String::new()
+                },
+                leaking.len()
+            ));
+        }
+    }
     if reports.is_empty() {
         out.push_str(
             "leaktracker gate: warning: no process wrote a report; does the program link \
@@ -504,7 +597,8 @@ fn summarize(
             "leaktracker gate: warning: {dropped} records dropped (record tables full): some blocks are missing from the counts\n"
         ));
     }
-    let code = if !status.success() {
+    let failed = run.and_then(|(_, status)| (!status.success()).then_some(status));
+    let code = if let Some(status) = failed {
         out.push_str("leaktracker gate: FAILED: the command failed\n");
         status
             .code()

@@ -2,32 +2,50 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use leaktracker::report::{normalize_name, JSON_VERSION};
 use leaktracker::LeakReport;
 
 use crate::emit;
 
-/// Reads one JSON report, or every `*.json` report of a directory (by file name).
+/// Reads one JSON report, or every `*.json` report under a directory: its files and, a
+/// level at a time, its subdirectories' (one per host or service, as a fleet collects
+/// them), in path order. Names starting with `.` (temporary files being written) are
+/// skipped.
 pub(crate) fn load(path: &Path) -> Result<Vec<LeakReport>, String> {
     if path.is_dir() {
-        let mut files: Vec<_> = std::fs::read_dir(path)
-            .map_err(|e| format!("{}: {e}", path.display()))?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| {
-                p.extension().is_some_and(|e| e == "json")
-                    && !p
-                        .file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-            })
-            .collect();
+        let mut files = Vec::new();
+        collect_json(path, 0, &mut files)?;
         files.sort();
         files.iter().map(|f| load_file(f)).collect()
     } else {
         load_file(path).map(|r| vec![r])
     }
+}
+
+/// How deep `load` looks under a directory (reports/HOST/SERVICE/*.json is depth 2).
+const MAX_DEPTH: usize = 8;
+
+fn collect_json(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), String> {
+    for e in std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(Result::ok)
+    {
+        let p = e.path();
+        if e.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        // Follows links, as a path given on the command line is followed.
+        if p.is_dir() {
+            if depth < MAX_DEPTH {
+                collect_json(&p, depth + 1, out)?;
+            }
+        } else if p.extension().is_some_and(|e| e == "json") {
+            out.push(p);
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn load_file(path: &Path) -> Result<LeakReport, String> {
@@ -78,13 +96,25 @@ pub(crate) fn show(args: &[String]) -> Result<u8, String> {
         if i > 0 {
             out.push('\n');
         }
-        if let Some(exe) = r.exe() {
-            let _ = writeln!(out, "== {exe}");
+        if let Some(head) = process_heading(r) {
+            let _ = writeln!(out, "== {head}");
         }
         let _ = write!(out, "{r}");
     }
     emit(out.as_bytes())?;
     Ok(0)
+}
+
+/// The heading of one process's report among many: its labels (host, service: what
+/// `LEAKTRACKER_LABELS` set) and its program.
+fn process_heading(r: &LeakReport) -> Option<String> {
+    let labels: Vec<String> = r.labels().iter().map(|(k, v)| format!("{k}={v}")).collect();
+    match (labels.is_empty(), r.exe()) {
+        (true, None) => None,
+        (true, Some(exe)) => Some(exe.to_string()),
+        (false, None) => Some(format!("[{}] pid {}", labels.join(","), r.pid())),
+        (false, Some(exe)) => Some(format!("[{}] pid {}: {exe}", labels.join(","), r.pid())),
+    }
 }
 
 /// Key of a leak for comparisons across runs.
