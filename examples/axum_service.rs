@@ -14,6 +14,8 @@
 //! | `POST /orders` | `{"user_id", "items": [{"sku", "qty", "price_cents"}]}`: a priced quote |
 //! | `GET /health` | `ok` |
 //! | `GET /debug/leaks` | the live [`LeakReport`] as JSON (`?verdict=strict`, `?show-all`) |
+//! | `GET /debug/leaks/pprof` | the same as a gzipped pprof heap profile (`go tool pprof URL`) |
+//! | `GET /metrics` | Prometheus text: `leaktracker_live_resources{kind}`, `leaktracker_live_bytes{kind}`, … (with `--features metrics`; else `404`) |
 //! | `POST /admin/shutdown` | a graceful shutdown (the exit report is made when `main` returns) |
 //!
 //! The planted bug (`--leak`, or `PLANT_LEAK=1`): a "replay sampler" keeps one request in
@@ -35,7 +37,12 @@
 //! stderr, level INFO), `--tag instrument|span|none` (`span`: tag by the request's span
 //! with [`LeakLayer`](leaktracker::LeakLayer) instead of `instrument`; needs the crate's
 //! `tracing` feature), `--save-live FILE` (the self-test saves what it read from
-//! `/debug/leaks`).
+//! `/debug/leaks`). The self-test also reads `/debug/leaks/pprof` and `/metrics` and checks
+//! what they hold:
+//!
+//! ```text
+//! cargo run --example axum_service --features metrics -- --self-test 300
+//! ```
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -406,6 +413,51 @@ async fn debug_leaks(uri: Uri) -> Response {
         .into_response()
 }
 
+/// `GET /debug/leaks/pprof`: what `/debug/leaks` lists, as a gzipped pprof profile.
+async fn debug_leaks_pprof() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        LeakReport::capture().to_pprof(),
+    )
+        .into_response()
+}
+
+/// The Prometheus recorder of `/metrics`, installed by `main` before anything is served.
+#[cfg(feature = "metrics")]
+static PROMETHEUS: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+    std::sync::OnceLock::new();
+
+/// Installs the Prometheus recorder (the `metrics` facade's) and describes leaktracker's
+/// gauges to it.
+fn install_metrics() {
+    #[cfg(feature = "metrics")]
+    {
+        let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .expect("the Prometheus recorder installs");
+        let _ = PROMETHEUS.set(handle);
+        leaktracker::metrics::describe();
+    }
+}
+
+/// `GET /metrics`: leaktracker's gauges, set on scrape, in Prometheus's text format.
+async fn metrics_page() -> Response {
+    #[cfg(feature = "metrics")]
+    if let Some(handle) = PROMETHEUS.get() {
+        leaktracker::metrics::publish();
+        return (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            handle.render(),
+        )
+            .into_response();
+    }
+    (
+        StatusCode::NOT_FOUND,
+        "built without leaktracker's `metrics` feature: cargo run --example axum_service --features metrics\n",
+    )
+        .into_response()
+}
+
 async fn shutdown(State(app): State<Arc<App>>) -> &'static str {
     app.shutdown.notify_one();
     "shutting down\n"
@@ -418,6 +470,8 @@ fn router(app: Arc<App>) -> Router {
         .route("/orders", post(create_order))
         .route("/health", get(health))
         .route("/debug/leaks", get(debug_leaks))
+        .route("/debug/leaks/pprof", get(debug_leaks_pprof))
+        .route("/metrics", get(metrics_page))
         .route("/admin/shutdown", post(shutdown))
         .layer(middleware::from_fn_with_state(app.clone(), track_request))
         .with_state(app)
@@ -652,6 +706,52 @@ async fn self_test(cfg: &Config) -> Result<(), String> {
         report["not_leaks"].as_array().map_or(0, Vec::len),
     );
 
+    // The same as a pprof profile, and the gauges.
+    let pprof = hyper::Request::get(format!("{base}/debug/leaks/pprof"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let (status, body) = send(&client, pprof).await?;
+    if status != StatusCode::OK || !body.starts_with(&[0x1f, 0x8b]) {
+        return Err(format!(
+            "/debug/leaks/pprof: status {status}, {} bytes, not a gzipped profile",
+            body.len()
+        ));
+    }
+    println!(
+        "/debug/leaks/pprof: {} bytes of gzipped profile",
+        body.len()
+    );
+    let scrape = hyper::Request::get(format!("{base}/metrics"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let (status, body) = send(&client, scrape).await?;
+    let text = String::from_utf8_lossy(&body);
+    if cfg!(feature = "metrics") {
+        let gauge = |name: &str, kind: &str| -> Option<f64> {
+            let head = format!("{name}{{kind=\"{kind}\"}} ");
+            text.lines()
+                .find_map(|l| l.strip_prefix(&head))
+                .and_then(|v| v.trim().parse().ok())
+        };
+        let connections = gauge("leaktracker_live_resources", "database");
+        if status != StatusCode::OK || connections != Some(cfg.connections as f64) {
+            return Err(format!(
+                "/metrics: status {status}; expected leaktracker_live_resources{{kind=\"database\"}} {}:\n{text}",
+                cfg.connections
+            ));
+        }
+        println!(
+            "/metrics: {} live database connections, {} requests in progress or retained ({} bytes)",
+            cfg.connections,
+            gauge("leaktracker_live_resources", "request").unwrap_or(0.0),
+            gauge("leaktracker_live_bytes", "request").unwrap_or(0.0),
+        );
+    } else if status != StatusCode::NOT_FOUND {
+        return Err(format!(
+            "/metrics without the metrics feature: status {status}"
+        ));
+    }
+
     // Clean shutdown: the client's idle connections closed, the server stopped (which drops
     // the router and its handle on the app), the pool dropped, its tasks ended.
     drop(client);
@@ -807,6 +907,7 @@ fn main() {
         }
     };
     install_tracing(&cfg);
+    install_metrics();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
