@@ -25,9 +25,23 @@ pub const VARS: [&str; 7] = [
     "LEAKTRACKER_MAX_RECORDS",
 ];
 
-/// A command that runs `program` with a clean `LEAKTRACKER_*` environment plus `env`.
+/// A command that runs `program` with a clean `LEAKTRACKER_*` environment plus `env`, and
+/// the default action for the signals that end a process: a test run as a background
+/// job of a non-interactive shell inherits SIGINT and SIGQUIT ignored, and the signal
+/// tests are about what leaktracker does where they end the process.
 pub fn command(program: &Path, env: &[(&str, &str)]) -> Command {
+    use std::os::unix::process::CommandExt;
     let mut c = Command::new(program);
+    // SAFETY: the closure runs in the forked child before exec and only calls `signal`,
+    // which is async-signal-safe.
+    unsafe {
+        c.pre_exec(|| {
+            for s in [libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGTERM] {
+                libc::signal(s, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
     for v in VARS {
         c.env_remove(v);
     }
