@@ -265,15 +265,39 @@ fn modules() -> Option<&'static Modules> {
 }
 
 impl Modules {
-    fn knows(&self, addr: usize) -> bool {
+    /// The executable range of the module holding `addr`.
+    fn module_of(&self, addr: usize) -> Option<(usize, usize)> {
         let i = self.ranges.partition_point(|r| r.0 <= addr);
-        i > 0 && addr < self.ranges[i - 1].1
+        (i > 0 && addr < self.ranges[i - 1].1).then(|| self.ranges[i - 1])
     }
 }
 
 const CACHE_SLOTS: usize = 8;
-static CACHES: [spin::Mutex<Option<Box<RuleCache>>>; CACHE_SLOTS] =
+/// framehop caches per slot. One framehop cache holds 509 rules, direct-mapped by address:
+/// too few for a service, whose stacks run through thousands of distinct return addresses
+/// (a miss costs a search of `.eh_frame_hdr` and a CFI evaluation, about 50 times a hit).
+/// A slot spreads addresses over `WAYS` caches by the bits above the cache's own index,
+/// so that it holds `WAYS` × 509 rules.
+const WAYS: usize = 16;
+static CACHES: [spin::Mutex<Option<Box<[RuleCache]>>>; CACHE_SLOTS] =
     [const { spin::Mutex::new(None) }; CACHE_SLOTS];
+
+/// The caches of a slot, built one by one on the heap: a thread's stack may be small, and
+/// a slot is first needed on the allocator path of whichever thread walks first.
+fn new_ways() -> Box<[RuleCache]> {
+    let mut ways = Vec::with_capacity(WAYS);
+    for _ in 0..WAYS {
+        ways.push(RuleCache::new_in());
+    }
+    ways.into_boxed_slice()
+}
+
+/// The rule cache for `addr` (a frame address as framehop looks it up).
+#[inline]
+fn way(ways: &mut [RuleCache], addr: FrameAddress) -> &mut RuleCache {
+    let a = addr.address_for_lookup();
+    &mut ways[((a / 509) % WAYS as u64) as usize]
+}
 
 thread_local! {
     /// The cache slot this thread tried first last time (const, no destructor).
@@ -325,7 +349,7 @@ pub(super) fn walk(out: &mut [usize]) -> Option<Walked> {
         }
     }
     let mut guard = slot?;
-    let cache = guard.get_or_insert_with(|| Box::new(RuleCache::new_in()));
+    let ways = guard.get_or_insert_with(new_ways);
     let mut read = |addr: u64| -> Result<u64, ()> {
         let a = addr as usize;
         if a < sp || a % 8 != 0 || a.checked_add(8).is_none_or(|e| e > top) {
@@ -340,6 +364,9 @@ pub(super) fn walk(out: &mut [usize]) -> Option<Walked> {
     // Frames skipped: this function's own, and its caller's.
     let mut skip = 1;
     let mut recheck = true;
+    // The module of the last return address: most frames are in the same one as their
+    // caller's, so this spares the search of the module list.
+    let mut last_module = (0usize, 0usize);
     loop {
         if n == out.len() {
             return Some(Walked {
@@ -349,7 +376,7 @@ pub(super) fn walk(out: &mut [usize]) -> Option<Walked> {
         }
         match mods
             .unwinder
-            .unwind_frame(addr, &mut regs, cache, &mut read)
+            .unwind_frame(addr, &mut regs, way(ways, addr), &mut read)
         {
             Ok(Some(ret)) => {
                 let Some(next) = FrameAddress::from_return_address(ret) else {
@@ -359,7 +386,20 @@ pub(super) fn walk(out: &mut [usize]) -> Option<Walked> {
                     });
                 };
                 let r = ret as usize;
-                if recheck && !mods.knows(r - 1) {
+                let mut known = || {
+                    let a = r - 1;
+                    if (last_module.0..last_module.1).contains(&a) {
+                        return true;
+                    }
+                    match mods.module_of(a) {
+                        Some(m) => {
+                            last_module = m;
+                            true
+                        }
+                        None => false,
+                    }
+                };
+                if recheck && !known() {
                     // Code outside every known module: a library loaded since the list was
                     // read? Read it again (once per walk) if the loader says so; this walk
                     // goes on with the old list (framehop tries frame pointers there).
@@ -413,7 +453,7 @@ pub(super) fn fp_links_agree(
     let top = super::fp::stack_top()?;
     let mods = modules()?;
     let mut guard = CACHES.iter().find_map(|c| c.try_lock())?;
-    let cache = guard.get_or_insert_with(|| Box::new(RuleCache::new_in()));
+    let ways = guard.get_or_insert_with(new_ways);
     let mut read = |addr: u64| -> Result<u64, ()> {
         let a = addr as usize;
         if a < low || a % 8 != 0 || a.checked_add(8).is_none_or(|e| e > top) {
@@ -432,7 +472,7 @@ pub(super) fn fp_links_agree(
         let mut regs = UnwindRegsX86_64::new(ret, recs[i] as u64 + 16, recs[i + 1] as u64);
         match mods
             .unwinder
-            .unwind_frame(addr, &mut regs, cache, &mut read)
+            .unwind_frame(addr, &mut regs, way(ways, addr), &mut read)
         {
             Ok(Some(caller)) if caller as usize == ips[i + 1] => {}
             Ok(Some(_)) => return Some(false),
