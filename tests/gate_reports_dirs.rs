@@ -117,6 +117,15 @@ fn main() {
     assert!(err.contains("not with --reports"), "{err}");
     let (code, _, err) = gate(&["--reports"]);
     assert_eq!(code, Some(2), "{err}");
+    for (_, _, err) in [
+        gate(&["--reports"]),
+        gate(&["--wait", "1s", "--reports", &all]),
+    ] {
+        assert!(
+            err.starts_with("leaktracker: ") && err.lines().count() == 1,
+            "{err}"
+        );
+    }
 
     // `show` over the same tree: one heading per process, with its labels.
     let o = command(&cli, &[]).args(["show", &all]).output().unwrap();

@@ -29,7 +29,8 @@ struct GateArgs {
     reports: Vec<PathBuf>,
 }
 
-const USAGE: &str = "usage: leaktracker gate [--min-age D] [--ignore P]... [--report-dir DIR] [--wait D] -- COMMAND...\n       leaktracker gate [--min-age D] [--ignore P]... --reports PATH...";
+/// One line, as every usage error of the tool.
+const USAGE: &str = "usage: leaktracker gate [--min-age D] [--ignore P]... [--report-dir DIR] [--wait D] -- COMMAND... | --reports PATH...";
 
 fn parse(args: &[String]) -> Result<GateArgs, String> {
     let mut g = GateArgs {
@@ -56,7 +57,7 @@ fn parse(args: &[String]) -> Result<GateArgs, String> {
             "--reports" => {
                 g.reports = it.map(PathBuf::from).collect();
                 if g.reports.is_empty() {
-                    return Err(format!("gate: --reports needs at least one path\n{USAGE}"));
+                    return Err(format!("gate: --reports needs at least one path; {USAGE}"));
                 }
                 break;
             }
@@ -98,7 +99,7 @@ fn parse(args: &[String]) -> Result<GateArgs, String> {
     if !g.reports.is_empty() {
         if g.report_dir.is_some() || waits {
             return Err(format!(
-                "gate: --report-dir and --wait are for running a command, not with --reports\n{USAGE}"
+                "gate: --report-dir and --wait are for running a command, not with --reports; {USAGE}"
             ));
         }
         return Ok(g);
