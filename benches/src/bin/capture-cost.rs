@@ -4,6 +4,8 @@
 //! block, 100,000 blocks a round.
 //!
 //! Usage: `capture-cost [tables|system|frame-pointers ...]` (default: tables system).
+//! `CAPTURE_COST_N` (blocks a round, default 100,000), `CAPTURE_COST_ROUNDS` (default 5)
+//! and `CAPTURE_COST_DEPTHS` (default `8,32,64`) make it small enough for callgrind.
 
 use std::alloc::{alloc, dealloc, Layout};
 use std::hint::black_box;
@@ -62,23 +64,30 @@ fn main() {
         args.iter().map(String::as_str).collect()
     };
     set_backtrace_depth(leaktracker::DEFAULT_BACKTRACE_DEPTH.max(72));
-    const N: usize = 100_000;
+    let env = |k: &str| std::env::var(k).ok();
+    let n: usize = env("CAPTURE_COST_N").and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let rounds: usize = env("CAPTURE_COST_ROUNDS")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let depths: Vec<u32> = env("CAPTURE_COST_DEPTHS")
+        .map(|v| v.split(',').filter_map(|d| d.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![8, 32, 64]);
     for u in unwinders {
         set_unwinder(match u {
             "system" => Unwinder::System,
             "frame-pointers" => Unwinder::FramePointers,
             _ => Unwinder::Tables,
         });
-        for depth in [8u32, 32, 64] {
+        for &depth in &depths {
             // `main` and the runtime below it add about 6 frames: the walk covers `depth`
             // frames of `alloc_at` plus those.
             let d = depth.saturating_sub(6);
             let (mut off, mut on) = (Vec::new(), Vec::new());
-            for _ in 0..5 {
+            for _ in 0..rounds {
                 TRACKER.set_backtraces(Some(Backtraces::Off));
-                off.push(round(N, d));
+                off.push(round(n, d));
                 TRACKER.set_backtraces(Some(Backtraces::All));
-                on.push(round(N, d));
+                on.push(round(n, d));
             }
             let (off, on) = (median(off), median(on));
             println!(
