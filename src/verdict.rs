@@ -447,8 +447,20 @@ impl Candidate {
         // same ones, and without debug info user code inlined into a `core::` shim is only
         // told apart by its return address there.
         let start = frames.iter().position(|f| !is_container(f)).unwrap_or(0);
+        // An instrumented task's frames end at its wrapper's poll: the callers are the
+        // executor's, and which of its paths polled the task (tokio's LIFO slot or its
+        // queue: two call sites, two return addresses) says nothing of where in the task
+        // the block was allocated.
+        let end = frames
+            .iter()
+            .position(|f| is_task_boundary(f))
+            .map_or(usize::MAX, |i| i + 1);
         let mut key = String::new();
-        for (i, f) in frames.iter().enumerate().take(start + SITE_FRAMES) {
+        for (i, f) in frames
+            .iter()
+            .enumerate()
+            .take((start + SITE_FRAMES).min(end))
+        {
             key.push_str(f);
             if !f.contains(" at ") {
                 if let Some(ip) = ips.get(i) {
@@ -459,6 +471,13 @@ impl Candidate {
         }
         key
     }
+}
+
+/// The poll of leaktracker's task wrapper (`LeakTracker::instrument`), by its name in any
+/// build (debug info or symbol table).
+fn is_task_boundary(frame: &str) -> bool {
+    let name = frame.split(" at ").next().unwrap_or(frame);
+    name.starts_with("<leaktracker::tracker::Instrumented<") && name.contains(">::poll")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1012,6 +1031,49 @@ mod tests {
         // Strict lists everything.
         let s = judge(&single, Verdict::Strict, true, &[], false);
         assert_eq!(s.leaks.len(), 1);
+    }
+
+    #[test]
+    fn a_task_site_ends_at_its_wrapper() {
+        // The same allocation in two tasks polled by different paths of the executor:
+        // one site (the executor's return addresses are not part of it).
+        let poll = "<leaktracker::tracker::Instrumented<F> as core::future::future::Future>::poll";
+        let via = |name: &str, ordinal: u64, run_ip: usize| {
+            let mut c = unit(
+                name,
+                ordinal,
+                200,
+                &[
+                    poll,
+                    "tokio::runtime::task::core::Core<T,S>::poll",
+                    "tokio::runtime::scheduler::multi_thread::worker::Context::run",
+                ],
+            );
+            c.sites = vec![SiteFacts {
+                frame_ips: vec![0x1000, 0x2000, run_ip],
+                grew: false,
+            }];
+            c
+        };
+        let a = via("task-1", 1, 0x3000);
+        let b = via("task-2", 2, 0x3333);
+        assert_eq!(a.site(0), b.site(0));
+        // Eight keys of a global map kept by the first eight units of 200: warm-up, whichever
+        // path polled them.
+        let keys: Vec<Candidate> = (1..=8)
+            .map(|k| {
+                via(
+                    &format!("task-{k}"),
+                    k,
+                    if k == 3 { 0x3333 } else { 0x3000 },
+                )
+            })
+            .collect();
+        assert!(leaked(&keys, true).is_empty(), "{:?}", leaked(&keys, true));
+        // Inside the task, two call sites stay two sites.
+        let mut other = via("task-9", 9, 0x3000);
+        other.sites[0].frame_ips[0] = 0x1111;
+        assert_ne!(a.site(0), other.site(0));
     }
 
     #[test]
