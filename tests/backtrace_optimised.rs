@@ -1,6 +1,9 @@
 //! Stacks in a build of the whole program, leaktracker included, optimised without debug
 //! info (CI: `cargo test --profile ship-nodebug --test backtrace_optimised`; in the debug
-//! and `ship-lt` profiles the same checks hold). Capture is switched on at start-up
+//! and `ship-lt` profiles the same checks hold, and with fat and thin LTO and line tables:
+//! `ship-lto-lt`, `ship-thin-lto`. Fat LTO without debug info fails the second check: the
+//! future's body, inlined across crates into the executor, has only the executor's
+//! symbol, `block_on`). Capture is switched on at start-up
 //! (`LEAKTRACKER_BACKTRACE=1`), as a report or gate does, in a re-run child:
 //! - no stack keeps a frame of leaktracker's allocator (`TrackingAllocator::alloc_flagged`):
 //!   the allocator's own path is learnt, by address, when capture is switched on there too;

@@ -6,8 +6,8 @@
 //! allocated; the functions that were not inlined have the same full names in every build
 //! (from the symbol table where the debug info has short names); files and lines wherever
 //! the build has line tables; the outer frames (`Once`, `main`) are there.
-//! (Thin and fat LTO, which need the whole crate graph rebuilt, are in
-//! `backtrace_profiles_lto.rs`.)
+//! (Thin and fat LTO, which need the whole crate graph rebuilt, are checked by
+//! `backtrace_optimised.rs` in the `ship-lto-lt` and `ship-thin-lto` profiles, in CI.)
 
 mod common;
 use common::*;
