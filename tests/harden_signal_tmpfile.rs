@@ -97,18 +97,11 @@ fn main() {
             writing_unnamed(child.id(), &dir) || entries(&dir).iter().any(|n| n.starts_with('.'));
         // SAFETY: kill has no memory preconditions; the pid is our child's, not yet waited for.
         assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
-        // Bounded: a child that outlives the signal by a minute fails the test, not CI.
-        let stopped = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if stopped.elapsed() > Duration::from_secs(60) {
-                let _ = child.kill();
-                panic!("the writer did not end within 60 s of signal {sig}");
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        };
+        let status = wait_bounded(
+            &mut child,
+            Duration::from_secs(60),
+            &format!("the writer signalled with {sig}"),
+        );
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(status.signal(), Some(sig), "{status}");
         seen_mid_write += usize::from(mid_write);

@@ -71,6 +71,27 @@ pub fn temp_dir(name: &str) -> PathBuf {
     d
 }
 
+/// Waits at most `timeout` for `child` to end: past it the child is killed and the test
+/// fails, saying `what` did not end (a child that hangs fails a test, not CI).
+pub fn wait_bounded(
+    child: &mut std::process::Child,
+    timeout: std::time::Duration,
+    what: &str,
+) -> std::process::ExitStatus {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not end within {timeout:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// stdout and stderr as text.
 pub fn text(o: &Output) -> (String, String) {
     (
