@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use leaktracker::report::parse_age;
 use leaktracker::{AllowPattern, LeakReport};
 
-use crate::reports::{load, load_file};
+use crate::reports::{labels_text, load, load_file};
 
 /// How long the gate waits by default for the processes the command left running.
 const DEFAULT_WAIT: Duration = Duration::from_secs(10);
@@ -468,11 +468,10 @@ fn process_label(r: &LeakReport) -> String {
 /// `process_label`, after the process's labels (`LEAKTRACKER_LABELS`: host, service) when
 /// it has any: `[host=a,service=api] api --port 80`.
 fn labelled(r: &LeakReport) -> String {
-    if r.labels().is_empty() {
-        return process_label(r);
+    match labels_text(r) {
+        Some(l) => format!("{l} {}", process_label(r)),
+        None => process_label(r),
     }
-    let labels: Vec<String> = r.labels().iter().map(|(k, v)| format!("{k}={v}")).collect();
-    format!("[{}] {}", labels.join(","), process_label(r))
 }
 
 /// How many distinct label sets the reports have.

@@ -108,13 +108,18 @@ pub(crate) fn show(args: &[String]) -> Result<u8, String> {
 /// The heading of one process's report among many: its labels (host, service: what
 /// `LEAKTRACKER_LABELS` set) and its program.
 fn process_heading(r: &LeakReport) -> Option<String> {
-    let labels: Vec<String> = r.labels().iter().map(|(k, v)| format!("{k}={v}")).collect();
-    match (labels.is_empty(), r.exe()) {
-        (true, None) => None,
-        (true, Some(exe)) => Some(exe.to_string()),
-        (false, None) => Some(format!("[{}] pid {}", labels.join(","), r.pid())),
-        (false, Some(exe)) => Some(format!("[{}] pid {}: {exe}", labels.join(","), r.pid())),
+    match (labels_text(r), r.exe()) {
+        (None, None) => None,
+        (None, Some(exe)) => Some(exe.to_string()),
+        (Some(l), None) => Some(format!("{l} pid {}", r.pid())),
+        (Some(l), Some(exe)) => Some(format!("{l} pid {}: {exe}", r.pid())),
     }
+}
+
+/// A report's labels as `[key=value,...]`, when it has any.
+pub(crate) fn labels_text(r: &LeakReport) -> Option<String> {
+    let labels: Vec<String> = r.labels().iter().map(|(k, v)| format!("{k}={v}")).collect();
+    (!labels.is_empty()).then(|| format!("[{}]", labels.join(",")))
 }
 
 /// Key of a leak for comparisons across runs.
