@@ -313,27 +313,46 @@ impl AllowPattern {
     }
 }
 
-/// `*` matches any run of bytes; everything else matches itself. Linear backtracking on
-/// the last star: O(pattern × text) at worst, no recursion, no allocation.
+/// `*` matches any run of bytes; everything else matches itself. The text between the
+/// first and the last star is matched segment by segment, each at its leftmost place
+/// (which is right for patterns whose only wildcard is `*`), with the first and the last
+/// segments anchored: linear in practice, no recursion, no allocation. (The verdict
+/// matches dozens of default patterns against every frame of every stack.)
 pub(crate) fn glob_match(pat: &[u8], text: &[u8]) -> bool {
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        if p < pat.len() && pat[p] == b'*' {
-            star = Some((p, t));
-            p += 1;
-        } else if p < pat.len() && pat[p] == text[t] {
-            p += 1;
-            t += 1;
-        } else if let Some((sp, st)) = star {
-            p = sp + 1;
-            t = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
+    let Some(first) = pat.iter().position(|&c| c == b'*') else {
+        return pat == text;
+    };
+    let last = pat.iter().rposition(|&c| c == b'*').unwrap_or(first);
+    let (head, tail) = (&pat[..first], &pat[last + 1..]);
+    if text.len() < head.len() + tail.len() || !text.starts_with(head) || !text.ends_with(tail) {
+        return false;
+    }
+    let mut rest = &text[head.len()..text.len() - tail.len()];
+    let middle = pat.get(first + 1..last).unwrap_or(&[]);
+    for seg in middle.split(|&c| c == b'*') {
+        if seg.is_empty() {
+            continue;
+        }
+        match find(rest, seg) {
+            Some(i) => rest = &rest[i + seg.len()..],
+            None => return false,
         }
     }
-    pat[p..].iter().all(|&c| c == b'*')
+    true
+}
+
+/// The first place `needle` (not empty) occurs in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let (&b0, more) = needle.split_first()?;
+    let mut from = 0;
+    while hay.len() - from >= needle.len() {
+        let i = from + hay[from..=hay.len() - needle.len()].iter().position(|&c| c == b0)?;
+        if hay[i + 1..].starts_with(more) {
+            return Some(i);
+        }
+        from = i + 1;
+    }
+    None
 }
 
 /// How many resources one allow-list pattern matched.
@@ -1994,6 +2013,44 @@ mod tests {
         assert!(glob_match(b"a**c", b"abc"));
         assert!(glob_match(b"*a*a*a*", b"aaa"));
         assert!(!glob_match(b"*a*a*a*a", b"aaa"));
+        assert!(glob_match(b"* at */std/src/once.rs:*", b"f at /r/std/src/once.rs:9"));
+        assert!(!glob_match(b"* at */std/src/once.rs:*", b"f at /r/std/src/once.rs"));
+        assert!(!glob_match(b"ab*ba", b"aba"));
+        assert!(glob_match(b"ab*ba", b"abba"));
+    }
+
+    /// The textbook matcher (backtracking on the last star), as the oracle for the
+    /// segment matcher above.
+    fn glob_reference(pat: &[u8], text: &[u8]) -> bool {
+        let (mut p, mut t) = (0, 0);
+        let mut star: Option<(usize, usize)> = None;
+        while t < text.len() {
+            if p < pat.len() && pat[p] == b'*' {
+                star = Some((p, t));
+                p += 1;
+            } else if p < pat.len() && pat[p] == text[t] {
+                p += 1;
+                t += 1;
+            } else if let Some((sp, st)) = star {
+                p = sp + 1;
+                t = st + 1;
+                star = Some((sp, st + 1));
+            } else {
+                return false;
+            }
+        }
+        pat[p..].iter().all(|&c| c == b'*')
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn glob_agrees_with_the_reference(pat in "[ab*]{0,8}", text in "[ab]{0,10}") {
+            proptest::prop_assert_eq!(
+                glob_match(pat.as_bytes(), text.as_bytes()),
+                glob_reference(pat.as_bytes(), text.as_bytes()),
+                "{:?} {:?}", pat, text
+            );
+        }
     }
 
     #[test]

@@ -125,8 +125,10 @@ impl Rule {
         self.why
     }
 
-    fn matches(&self, frame: &str) -> bool {
-        self.patterns.iter().any(|p| frame_matches(p, frame))
+    fn matches_named(&self, frame: &str, name: &str) -> bool {
+        self.patterns
+            .iter()
+            .any(|p| frame_matches_named(p, frame, name))
     }
 }
 
@@ -377,23 +379,63 @@ pub(crate) fn allocating_frame(frames: &[String]) -> Option<&str> {
 /// alone, or the function without the `<…>` of a method's `<Type>::method` form (how
 /// symbols read in builds with line tables only).
 pub(crate) fn frame_matches(pattern: &str, frame: &str) -> bool {
+    frame_matches_named(pattern, frame, frame_name(frame))
+}
+
+/// `frame_matches` with the frame's function name (`frame_name`) found once by the caller.
+fn frame_matches_named(pattern: &str, frame: &str, name: &str) -> bool {
     let p = pattern.as_bytes();
-    let name = frame_name(frame);
     glob_match(p, frame.as_bytes())
         || glob_match(p, name.as_bytes())
         || (name.starts_with('<') && glob_match(p, name.trim_start_matches('<').as_bytes()))
 }
 
 /// The first default rule that explains a block group allocated at `frames`.
+#[cfg(test)]
 pub(crate) fn default_rule(frames: &[String]) -> Option<&'static Rule> {
-    if frames.is_empty() {
-        return None;
+    RuleCache::default().rule_of(frames)
+}
+
+/// The default rules matched frame by frame, each distinct frame once: the stacks of a
+/// report share most of their frames (an executor's, a runtime's), and matching is dozens
+/// of globs per frame.
+#[derive(Default)]
+pub(crate) struct RuleCache<'f> {
+    /// The index of the first `Anywhere` rule the frame matches (`DEFAULT_RULES.len()`:
+    /// none), and of the first `Allocator` rule.
+    by_frame: HashMap<&'f str, (usize, usize)>,
+}
+
+impl<'f> RuleCache<'f> {
+    fn first_rules(&mut self, frame: &'f str) -> (usize, usize) {
+        *self.by_frame.entry(frame).or_insert_with(|| {
+            let name = frame_name(frame);
+            let first = |reach: Reach| {
+                DEFAULT_RULES
+                    .iter()
+                    .position(|r| r.reach == reach && r.matches_named(frame, name))
+                    .unwrap_or(DEFAULT_RULES.len())
+            };
+            (first(Reach::Anywhere), first(Reach::Allocator))
+        })
     }
-    let alloc_frame = allocating_frame(frames);
-    DEFAULT_RULES.iter().find(|r| match r.reach {
-        Reach::Anywhere => frames.iter().any(|f| r.matches(f)),
-        Reach::Allocator => alloc_frame.is_some_and(|f| r.matches(f)),
-    })
+
+    /// The first rule (in `DEFAULT_RULES` order) that an `Anywhere` rule's frame or the
+    /// allocating frame for an `Allocator` rule satisfies.
+    pub(crate) fn rule_of(&mut self, frames: &'f [String]) -> Option<&'static Rule> {
+        if frames.is_empty() {
+            return None;
+        }
+        let mut best = frames
+            .iter()
+            .map(|f| self.first_rules(f).0)
+            .min()
+            .unwrap_or(DEFAULT_RULES.len());
+        if let Some(f) = allocating_frame(frames) {
+            best = best.min(self.first_rules(f).1);
+        }
+        DEFAULT_RULES.get(best)
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -546,8 +588,8 @@ struct Why {
 
 /// Judges `candidates`. `frame_patterns` are the user's `frame:GLOB` allow-list entries;
 /// `at_exit` makes open units leaks (they never finished) rather than work in progress.
-pub(crate) fn judge(
-    candidates: &[Candidate],
+pub(crate) fn judge<'c>(
+    candidates: &'c [Candidate],
     verdict: Verdict,
     at_exit: bool,
     frame_patterns: &[&AllowPattern],
@@ -577,6 +619,9 @@ pub(crate) fn judge(
     // The last candidate counted in each group (resources are counted once per group).
     let mut last_seen: Vec<usize> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
+    // Each distinct frame matched against the default rules once: many resources (one
+    // per request) share a few hundred stacks, and those stacks most of their frames.
+    let mut rule_cache = RuleCache::default();
     for (ci, c) in candidates.iter().enumerate() {
         let mut kept = Vec::new();
         let mut verdicts: Vec<String> = Vec::new();
@@ -589,6 +634,7 @@ pub(crate) fn judge(
                 at_exit,
                 frame_patterns,
                 &mut matched_patterns,
+                &mut rule_cache,
                 &retaining,
                 late_holders.get(c.kind.as_str()).copied().unwrap_or(0),
                 c.site(gi),
@@ -670,13 +716,14 @@ fn origin_unit(o: Origin) -> &'static str {
 
 /// `Ok(why it is a leak)` or `Err(why it is not)`.
 #[allow(clippy::too_many_arguments)]
-fn judge_group(
-    c: &Candidate,
+fn judge_group<'c>(
+    c: &'c Candidate,
     gi: usize,
     verdict: Verdict,
     at_exit: bool,
     frame_patterns: &[&AllowPattern],
     matched_patterns: &mut [bool],
+    rule_cache: &mut RuleCache<'c>,
     retaining: &HashMap<(&str, String), Vec<u64>>,
     late_holders: u64,
     key: String,
@@ -700,7 +747,7 @@ fn judge_group(
     if !c.origin.is_unit() {
         return Ok("tracked object still alive".to_string());
     }
-    if let Some(rule) = default_rule(&g.frames) {
+    if let Some(rule) = rule_cache.rule_of(&g.frames) {
         return Err(Why {
             class: rule.class,
             reason: rule.why.to_string(),
