@@ -346,7 +346,10 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     let (&b0, more) = needle.split_first()?;
     let mut from = 0;
     while hay.len() - from >= needle.len() {
-        let i = from + hay[from..=hay.len() - needle.len()].iter().position(|&c| c == b0)?;
+        let i = from
+            + hay[from..=hay.len() - needle.len()]
+                .iter()
+                .position(|&c| c == b0)?;
         if hay[i + 1..].starts_with(more) {
             return Some(i);
         }
@@ -2013,8 +2016,14 @@ mod tests {
         assert!(glob_match(b"a**c", b"abc"));
         assert!(glob_match(b"*a*a*a*", b"aaa"));
         assert!(!glob_match(b"*a*a*a*a", b"aaa"));
-        assert!(glob_match(b"* at */std/src/once.rs:*", b"f at /r/std/src/once.rs:9"));
-        assert!(!glob_match(b"* at */std/src/once.rs:*", b"f at /r/std/src/once.rs"));
+        assert!(glob_match(
+            b"* at */std/src/once.rs:*",
+            b"f at /r/std/src/once.rs:9"
+        ));
+        assert!(!glob_match(
+            b"* at */std/src/once.rs:*",
+            b"f at /r/std/src/once.rs"
+        ));
         assert!(!glob_match(b"ab*ba", b"aba"));
         assert!(glob_match(b"ab*ba", b"abba"));
     }

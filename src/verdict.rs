@@ -588,8 +588,8 @@ struct Why {
 
 /// Judges `candidates`. `frame_patterns` are the user's `frame:GLOB` allow-list entries;
 /// `at_exit` makes open units leaks (they never finished) rather than work in progress.
-pub(crate) fn judge<'c>(
-    candidates: &'c [Candidate],
+pub(crate) fn judge(
+    candidates: &[Candidate],
     verdict: Verdict,
     at_exit: bool,
     frame_patterns: &[&AllowPattern],

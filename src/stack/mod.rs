@@ -21,6 +21,7 @@ use std::sync::atomic::{
 use crate::guard::Reentrancy;
 use crate::table::RecordTable;
 
+mod dwarf;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod fp;
 mod symbols;
@@ -722,11 +723,13 @@ fn is_own_frame(name: &str, loc: &str) -> bool {
 pub(crate) fn resolve(ids: &[u32]) -> HashMap<u32, Resolved> {
     let _r = Reentrancy::enter();
     let depth = DEPTH.load(Ordering::Relaxed);
-    let mut by_ip: HashMap<usize, Vec<(String, String)>> = HashMap::new();
+    let subs = symbols::loader_counters().1;
+    let mut by_ip = ResolvedIps::take(subs);
     let mut out = HashMap::new();
     let mut stacks: Vec<(u32, Vec<usize>)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for &id in ids {
-        if stacks.iter().any(|s| s.0 == id) {
+        if !seen.insert(id) {
             continue;
         }
         let mut ips = Vec::new();
@@ -734,22 +737,53 @@ pub(crate) fn resolve(ids: &[u32]) -> HashMap<u32, Resolved> {
         stacks.push((id, ips));
     }
     let mut symtab = symbols::SymbolTables::new();
-    let every: Vec<usize> = stacks.iter().flat_map(|s| s.1.iter().copied()).collect();
-    symtab.load_for(&every);
+    let mut missing: Vec<usize> = stacks
+        .iter()
+        .flat_map(|s| s.1.iter().copied())
+        .filter(|ip| !by_ip.contains_key(ip))
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    let mut dwarf = HashMap::new();
+    if !missing.is_empty() {
+        symtab.load_for(&missing);
+        dwarf = symtab.dwarf_frames(&missing);
+    }
+    // Frames beyond a stack's outer end (std's short-backtrace marker: below `main` or a
+    // thread's closure), named from the symbol table only: they are cut from every stack
+    // shown, and in libc they would have the `backtrace` crate read the C library's whole
+    // separate debug file (tens of MB) for nothing.
+    let mut beyond: HashMap<usize, Vec<(String, String)>> = HashMap::new();
     for (id, ips) in &stacks {
         if out.contains_key(id) {
             continue;
+        }
+        let mut past_start = false;
+        for &ip in ips {
+            if past_start && !by_ip.contains_key(&ip) && !dwarf.contains_key(&ip) {
+                beyond
+                    .entry(ip)
+                    .or_insert_with(|| vec![(symbol_name(ip, &symtab), String::new())]);
+                continue;
+            }
+            let frames = by_ip
+                .entry(ip)
+                .or_insert_with(|| resolve_ip(ip, &symtab, dwarf.remove(&ip)));
+            past_start |= frames
+                .iter()
+                .any(|(n, _)| n.contains("__rust_begin_short_backtrace"));
         }
         // (name, location) of every frame, inlined ones included, innermost first.
         let mut all: Vec<&(String, String)> = Vec::new();
         // The return address each of them came from.
         let mut all_ips: Vec<usize> = Vec::new();
-        for &ip in ips {
-            by_ip.entry(ip).or_insert_with(|| resolve_ip(ip, &symtab));
-        }
         for ip in ips {
-            all.extend(by_ip[ip].iter());
-            all_ips.extend(std::iter::repeat_n(*ip, by_ip[ip].len()));
+            let frames = by_ip
+                .get(ip)
+                .or_else(|| beyond.get(ip))
+                .map_or(&[][..], |f| f);
+            all.extend(frames.iter());
+            all_ips.extend(std::iter::repeat_n(*ip, frames.len()));
         }
         // Inner end: the allocation machinery. Outer end: the runtime below `main` or a
         // thread's closure (std's short-backtrace marker), and the call shims just above it.
@@ -805,7 +839,53 @@ pub(crate) fn resolve(ids: &[u32]) -> HashMap<u32, Resolved> {
             },
         );
     }
+    ResolvedIps::put(subs, by_ip);
     out
+}
+
+/// The frames of every return address resolved so far in this process, kept between
+/// reports: a service that reports every minute resolves only the addresses new since the
+/// last report. Dropped when a library is unloaded (its addresses may be reused).
+static RESOLVED_IPS: std::sync::Mutex<(u64, Option<IpFrames>)> = std::sync::Mutex::new((0, None));
+
+/// Frames (name, location), innermost first, by return address.
+type IpFrames = HashMap<usize, Vec<(String, String)>>;
+
+/// Most return addresses kept (about 200 B each).
+const MAX_RESOLVED_IPS: usize = 1 << 20;
+
+struct ResolvedIps;
+
+impl ResolvedIps {
+    /// The kept frames, if they are of the libraries loaded now (`subs`: the loader's
+    /// unload counter); empty when another report holds them or a library was unloaded.
+    fn take(subs: u64) -> IpFrames {
+        let Ok(mut kept) = RESOLVED_IPS.try_lock() else {
+            return HashMap::new();
+        };
+        let map = kept.1.take().unwrap_or_default();
+        if kept.0 == subs {
+            map
+        } else {
+            HashMap::new()
+        }
+    }
+
+    /// Keeps `map` for the next report.
+    fn put(subs: u64, mut map: IpFrames) {
+        if map.len() > MAX_RESOLVED_IPS {
+            return;
+        }
+        let Ok(mut kept) = RESOLVED_IPS.try_lock() else {
+            return;
+        };
+        if let Some(other) = kept.1.take() {
+            if kept.0 == subs {
+                map.extend(other);
+            }
+        }
+        *kept = (subs, Some(map));
+    }
 }
 
 /// One stack, resolved.
@@ -824,8 +904,39 @@ pub(crate) struct Resolved {
 /// name without hash, file:line). The outermost one (the function that was not inlined)
 /// is named by the symbol table where it has the address: debug info may know it only
 /// by a short name.
-fn resolve_ip(ip: usize, symtab: &symbols::SymbolTables) -> Vec<(String, String)> {
+fn resolve_ip(
+    ip: usize,
+    symtab: &symbols::SymbolTables,
+    dwarf: Option<dwarf::Answer>,
+) -> Vec<(String, String)> {
     let mut syms = Vec::new();
+    match dwarf {
+        Some(dwarf::Answer::Frames(frames)) => {
+            for (name, loc) in frames {
+                syms.push((name.unwrap_or_else(|| format!("{ip:#x}")), loc));
+            }
+        }
+        // DWARF this reader does not read (or none in the object): the `backtrace`
+        // crate's resolver, which finds separate and split debug info.
+        Some(dwarf::Answer::Elsewhere) | None => backtrace_frames(ip, &mut syms),
+    }
+    let outer = symtab.function_of(ip);
+    match (syms.last_mut(), outer) {
+        (Some(last), Some(name)) => last.0 = name,
+        (None, Some(name)) => syms.push((name, String::new())),
+        (None, None) => syms.push((format!("{ip:#x}"), String::new())),
+        (Some(_), None) => {}
+    }
+    syms
+}
+
+/// The symbol table's name of the function at return address `ip`, else the address.
+fn symbol_name(ip: usize, symtab: &symbols::SymbolTables) -> String {
+    symtab.function_of(ip).unwrap_or_else(|| format!("{ip:#x}"))
+}
+
+/// The frames at `ip` as the `backtrace` crate's resolver gives them, innermost first.
+fn backtrace_frames(ip: usize, syms: &mut Vec<(String, String)>) {
     backtrace::resolve(ip as *mut std::ffi::c_void, |sym| {
         let name = sym
             .name()
@@ -840,14 +951,6 @@ fn resolve_ip(ip: usize, symtab: &symbols::SymbolTables) -> Vec<(String, String)
         }
         syms.push((name, loc));
     });
-    let outer = symtab.function_of(ip);
-    match (syms.last_mut(), outer) {
-        (Some(last), Some(name)) => last.0 = name,
-        (None, Some(name)) => syms.push((name, String::new())),
-        (None, None) => syms.push((format!("{ip:#x}"), String::new())),
-        (Some(_), None) => {}
-    }
-    syms
 }
 
 /// What a report says about its stacks: how many of the blocks have one, which unwinder
@@ -1007,6 +1110,44 @@ mod tests {
                 .any(|f| f.contains("stack::tests::capture_here") && f.contains("stack/mod.rs:")),
             "file:line resolved: {frames:#?}"
         );
+    }
+
+    /// The DWARF reader gives the frames the `backtrace` crate's resolver gives, for
+    /// every return address of stacks that run through std's optimised code (inlined
+    /// frames, other units' abstract origins) and a thread's start.
+    #[test]
+    fn dwarf_frames_match_the_backtrace_crate() {
+        let mut ids: Vec<u32> = vec![capture_here().unwrap()];
+        std::thread::scope(|s| {
+            s.spawn(|| ids.extend((0..2).filter_map(|_| capture_here())));
+        });
+        let mut every = Vec::new();
+        let mut ips = Vec::new();
+        for &id in &ids {
+            frames_of(id, &mut ips);
+            every.extend_from_slice(&ips);
+        }
+        every.sort_unstable();
+        every.dedup();
+        let mut symtab = symbols::SymbolTables::new();
+        symtab.load_for(&every);
+        let mut answers = symtab.dwarf_frames(&every);
+        let (mut inlined, mut located) = (0, 0);
+        for &ip in &every {
+            let Some(answer) = answers.remove(&ip) else {
+                continue;
+            };
+            let ours = resolve_ip(ip, &symtab, Some(answer));
+            let theirs = resolve_ip(ip, &symtab, None);
+            assert_eq!(ours, theirs, "frames at {ip:#x}");
+            inlined += usize::from(ours.len() > 1);
+            located += usize::from(ours.iter().any(|f| f.1.contains(".rs:")));
+        }
+        assert!(
+            inlined > 0,
+            "no address with inlined frames among {every:x?}"
+        );
+        assert!(located > 2, "only {located} addresses with a file and line");
     }
 
     #[test]

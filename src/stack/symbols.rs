@@ -11,6 +11,8 @@
 //! Each loaded object's file is mapped read-only once per resolution, its function symbols
 //! sorted by address; the mapping goes when the resolution ends.
 
+use std::collections::HashMap;
+
 use object::{Object, ObjectSymbol, SymbolKind};
 
 /// A function symbol: address in the file, size, offset and length of its name.
@@ -122,6 +124,39 @@ impl SymbolTables {
         }
     }
 
+    /// The DWARF frames at each of the return addresses `ips` whose object has DWARF this
+    /// process can read in place (see `dwarf`); the others get no entry.
+    pub(super) fn dwarf_frames(&self, ips: &[usize]) -> HashMap<usize, super::dwarf::Answer> {
+        let mut out = HashMap::new();
+        for o in &self.objects {
+            let Some(map) = o.map.as_ref() else { continue };
+            let mut mine: Vec<(u64, usize)> = ips
+                .iter()
+                .filter(|&&ip| o.start < ip && ip <= o.end)
+                .map(|&ip| ((ip - 1 - o.bias) as u64, ip))
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            mine.sort_unstable();
+            mine.dedup();
+            let probes: Vec<u64> = mine.iter().map(|m| m.0).collect();
+            let Some(mut answers) = super::dwarf::frames(map.bytes(), &probes) else {
+                continue;
+            };
+            for (probe, ip) in mine {
+                if let Some(a) = answers.remove(&probe) {
+                    out.insert(ip, a);
+                } else {
+                    // The object has DWARF, and no unit holds this address: no frames
+                    // beyond the symbol table's name.
+                    out.insert(ip, super::dwarf::Answer::Frames(Vec::new()));
+                }
+            }
+        }
+        out
+    }
+
     /// The demangled name (without hash) of the function that contains the return address
     /// `ip` (looked up at `ip - 1`).
     pub(super) fn function_of(&self, ip: usize) -> Option<String> {
@@ -140,6 +175,26 @@ impl SymbolTables {
         let name = std::str::from_utf8(bytes.get(off as usize..(off + len) as usize)?).ok()?;
         Some(format!("{:#}", rustc_demangle::demangle(name)))
     }
+}
+
+/// The loader's (adds, subs) counters now.
+pub(super) fn loader_counters() -> (u64, u64) {
+    unsafe extern "C" fn first(
+        info: *mut libc::dl_phdr_info,
+        _size: libc::size_t,
+        data: *mut libc::c_void,
+    ) -> libc::c_int {
+        // SAFETY: `data` is the tuple below, `info` valid for this call.
+        unsafe {
+            let out = &mut *data.cast::<(u64, u64)>();
+            *out = ((*info).dlpi_adds, (*info).dlpi_subs);
+        }
+        1
+    }
+    let mut out = (0u64, 0u64);
+    // SAFETY: the callback only writes `out`, which outlives the call.
+    unsafe { libc::dl_iterate_phdr(Some(first), std::ptr::addr_of_mut!(out).cast()) };
+    out
 }
 
 /// The function symbols of one object file: `.symtab`, else `.dynsym`.

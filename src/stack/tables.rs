@@ -181,26 +181,6 @@ unsafe extern "C" fn scan_one(
     0
 }
 
-/// The loader's (adds, subs) counters now.
-fn loader_counters() -> (u64, u64) {
-    unsafe extern "C" fn first(
-        info: *mut libc::dl_phdr_info,
-        _size: libc::size_t,
-        data: *mut libc::c_void,
-    ) -> libc::c_int {
-        // SAFETY: `data` is the tuple below, `info` valid for this call.
-        unsafe {
-            let out = &mut *data.cast::<(u64, u64)>();
-            *out = ((*info).dlpi_adds, (*info).dlpi_subs);
-        }
-        1
-    }
-    let mut out = (0u64, 0u64);
-    // SAFETY: the callback only writes `out`, which outlives the call.
-    unsafe { libc::dl_iterate_phdr(Some(first), std::ptr::addr_of_mut!(out).cast()) };
-    out
-}
-
 /// Builds and publishes a new module list (the caller holds the reentrancy guard).
 fn load_modules() {
     let Some(_b) = BUILDING.try_lock() else {
@@ -404,7 +384,7 @@ pub(super) fn walk(out: &mut [usize]) -> Option<Walked> {
                     // read? Read it again (once per walk) if the loader says so; this walk
                     // goes on with the old list (framehop tries frame pointers there).
                     recheck = false;
-                    let (adds, subs) = loader_counters();
+                    let (adds, subs) = super::symbols::loader_counters();
                     if (adds, subs) != (mods.adds, mods.subs) {
                         load_modules();
                     }
