@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use leaktracker::__cli::{allow_list_line, plural, totals_text};
 use leaktracker::report::parse_age;
-use leaktracker::{AllowPattern, LeakReport};
+use leaktracker::{AllowPattern, LeakReport, Totals};
 
 use crate::reports::{labels_text, load, load_file};
 
@@ -507,10 +508,6 @@ fn strip_cargo_hash(name: &str) -> &str {
     }
 }
 
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 /// Prints the merged summary on stderr and returns the gate's exit status.
 /// `run`: the command and how it ended; `None` for `--reports`.
 fn summarize(
@@ -526,10 +523,9 @@ fn summarize(
         out.push_str(&format!("\n== process {}: {}\n", r.pid(), labelled(r)));
         out.push_str(&r.to_string());
     }
-    let (resources, blocks, bytes) = leaking.iter().fold((0, 0, 0), |acc, r| {
-        let t = r.totals();
-        (acc.0 + t.resources, acc.1 + t.allocations, acc.2 + t.bytes)
-    });
+    let totals = leaking
+        .iter()
+        .fold(Totals::default(), |acc, r| acc.saturating_add(r.totals()));
     out.push('\n');
     out.push_str(notes);
     match run {
@@ -569,22 +565,12 @@ fn summarize(
     let mut patterns: Vec<(String, usize)> = Vec::new();
     for m in reports.iter().flat_map(|r| r.pattern_matches()) {
         match patterns.iter_mut().find(|(p, _)| *p == m.pattern) {
-            Some((_, n)) => *n += m.matched,
+            Some((_, n)) => *n = n.saturating_add(m.matched),
             None => patterns.push((m.pattern.clone(), m.matched)),
         }
     }
-    if !patterns.is_empty() {
-        let parts: Vec<String> = patterns
-            .iter()
-            .map(|(p, n)| match n {
-                0 => format!("{p} matched nothing"),
-                n => format!("{p} matched {n}"),
-            })
-            .collect();
-        out.push_str(&format!(
-            "leaktracker gate: allow-list: {}\n",
-            parts.join("; ")
-        ));
+    if let Some(line) = allow_list_line(patterns.iter().map(|(p, n)| (p.as_str(), *n))) {
+        out.push_str(&format!("leaktracker gate: {line}\n"));
     }
     if without_allocator > 0 {
         out.push_str(&format!(
@@ -605,11 +591,9 @@ fn summarize(
             .map_or(1, |c| u8::try_from(c).unwrap_or(1).max(1))
     } else if !leaking.is_empty() {
         out.push_str(&format!(
-            "leaktracker gate: FAILED: {} leaked {}, {}, {}\n",
+            "leaktracker gate: FAILED: {} leaked {}\n",
             plural(leaking.len(), "process", "processes"),
-            plural(resources, "resource", "resources"),
-            plural(blocks, "block", "blocks"),
-            human_bytes(bytes)
+            totals_text(totals)
         ));
         1
     } else {
@@ -619,18 +603,4 @@ fn summarize(
     // Nothing more to do if stderr is gone.
     let _ = std::io::Write::write_all(&mut std::io::stderr(), out.as_bytes());
     code
-}
-
-fn human_bytes(n: usize) -> String {
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let units = ["KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64 / 1024.0;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < units.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    format!("{v:.1} {}", units[u])
 }

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use leaktracker::__cli::{by_kind, plural};
 use leaktracker::report::{normalize_name, JSON_VERSION};
 use leaktracker::LeakReport;
 
@@ -153,25 +154,17 @@ pub(crate) fn diff(args: &[String]) -> Result<u8, String> {
     } else {
         let _ = writeln!(
             out,
-            "leaktracker diff: {} new leak{} (not in the baseline):",
-            fresh.len(),
-            if fresh.len() == 1 { "" } else { "s" }
+            "leaktracker diff: {} (not in the baseline):",
+            plural(fresh.len(), "new leak", "new leaks")
         );
-        let mut kinds: Vec<&str> = Vec::new();
-        for e in &fresh {
-            if !kinds.contains(&e.kind.as_str()) {
-                kinds.push(&e.kind);
-            }
-        }
-        for kind in kinds {
+        for (kind, entries) in by_kind(fresh.iter().copied()) {
             let _ = writeln!(out, "  kind {kind}:");
-            for e in fresh.iter().filter(|e| e.kind == kind) {
+            for e in entries {
                 let _ = writeln!(
                     out,
-                    "    {}  ({} block{}, {} bytes)",
+                    "    {}  ({}, {} bytes)",
                     e.name,
-                    e.allocations,
-                    if e.allocations == 1 { "" } else { "s" },
+                    plural(e.allocations, "block", "blocks"),
                     e.bytes
                 );
             }
@@ -180,8 +173,8 @@ pub(crate) fn diff(args: &[String]) -> Result<u8, String> {
     if gone > 0 {
         let _ = writeln!(
             out,
-            "leaktracker diff: {gone} leak{} of the baseline {} gone: the baseline can shrink",
-            if gone == 1 { "" } else { "s" },
+            "leaktracker diff: {} of the baseline {} gone: the baseline can shrink",
+            plural(gone, "leak", "leaks"),
             if gone == 1 { "is" } else { "are" }
         );
     }
