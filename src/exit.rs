@@ -852,13 +852,9 @@ fn exit_report(status: Option<i32>) -> Option<i32> {
     }
     if cfg.target.is_none() {
         let t = report.totals();
-        let plural =
-            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         warn(&format!(
-            "{}, {}, {} leaked{}: exit status {code} (LEAKTRACKER_EXIT_CODE); set LEAKTRACKER_REPORT=stderr to see them",
-            plural(t.resources, "resource", "resources"),
-            plural(t.allocations, "block", "blocks"),
-            crate::units::Bytes(t.bytes),
+            "{} leaked{}: exit status {code} (LEAKTRACKER_EXIT_CODE); set LEAKTRACKER_REPORT=stderr to see them",
+            crate::text::totals_text(t),
             if cfg.min_age.is_zero() {
                 String::new()
             } else {

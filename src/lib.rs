@@ -167,6 +167,7 @@ mod resource;
 mod stack;
 mod sync;
 mod table;
+mod text;
 #[cfg(feature = "tracing")]
 mod tracing_layer;
 mod tracker;
@@ -191,3 +192,11 @@ pub use crate::tracker::{
     LeakTracker, ScopeGuard, Stats, TrackError, Trackable,
 };
 pub use crate::verdict::{NotLeakGroup, Verdict};
+
+/// What the `leaktracker` command-line tool shows the way the text report does (counted
+/// nouns, totals with their sizes, grouping by kind, the allow-list line). Not part of the
+/// API: it may change in any release.
+#[doc(hidden)]
+pub mod __cli {
+    pub use crate::text::{allow_list_line, by_kind, plural, totals_text};
+}

@@ -45,6 +45,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::guard::Reentrancy;
 use crate::resource::{self, Origin, Snapshot};
+use crate::text::{allow_list_line, by_kind, plural, totals_text};
 use crate::units::{Age, Bytes};
 use crate::verdict::{self, Candidate, NotLeakGroup, SiteFacts, Verdict};
 use crate::LeakTracker;
@@ -1515,19 +1516,6 @@ fn needs_escape(c: char) -> bool {
         )
 }
 
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
-fn describe(t: Totals) -> String {
-    format!(
-        "{}, {}, {}",
-        plural(t.resources, "resource", "resources"),
-        plural(t.allocations, "block", "blocks"),
-        Bytes(t.bytes)
-    )
-}
-
 impl fmt::Display for LeakReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let _r = Reentrancy::enter();
@@ -1539,7 +1527,7 @@ impl fmt::Display for LeakReport {
         if self.leaks.is_empty() {
             write!(f, "no leaks")?;
         } else {
-            write!(f, "{} leaked", describe(totals))?;
+            write!(f, "{} leaked", totals_text(totals))?;
         }
         if !self.min_age.is_zero() {
             write!(f, " older than {}", Age(self.min_age))?;
@@ -1561,13 +1549,6 @@ impl fmt::Display for LeakReport {
             )?;
         }
 
-        // Group by kind; a kind's place is that of its oldest resource.
-        let mut kinds: Vec<&str> = Vec::new();
-        for e in &self.leaks {
-            if !kinds.contains(&e.kind.as_str()) {
-                kinds.push(&e.kind);
-            }
-        }
         let width = self
             .leaks
             .iter()
@@ -1575,14 +1556,15 @@ impl fmt::Display for LeakReport {
             .max()
             .unwrap_or(0)
             .min(48);
-        for kind in kinds {
+        // Grouped by kind; a kind's place is that of its oldest resource.
+        for (kind, entries) in by_kind(&self.leaks) {
             let mut t = Totals::default();
-            for e in self.leaks.iter().filter(|e| e.kind == kind) {
+            for e in &entries {
                 t.add(e);
             }
             writeln!(f)?;
-            writeln!(f, "kind {}: {}", escape_text(kind), describe(t))?;
-            for e in self.leaks.iter().filter(|e| e.kind == kind) {
+            writeln!(f, "kind {}: {}", escape_text(kind), totals_text(t))?;
+            for e in entries {
                 let age = format!("age {}", Age(e.age));
                 let blocks = plural(e.allocations, "block", "blocks");
                 writeln!(
@@ -1616,7 +1598,7 @@ impl fmt::Display for LeakReport {
         }
         if !self.leaks.is_empty() {
             writeln!(f)?;
-            writeln!(f, "totals: {}", describe(totals))?;
+            writeln!(f, "totals: {}", totals_text(totals))?;
         }
         let mut not_listed = Vec::new();
         if self.younger.resources > 0 {
@@ -1635,20 +1617,10 @@ impl fmt::Display for LeakReport {
         if !not_listed.is_empty() {
             writeln!(f, "not listed: {}", not_listed.join("; "))?;
         }
-        if !self.matches.is_empty() {
-            let parts: Vec<String> = self
-                .matches
-                .iter()
-                .map(|m| {
-                    let pattern = escape_text(&m.pattern);
-                    if m.matched == 0 {
-                        format!("{pattern} matched nothing")
-                    } else {
-                        format!("{pattern} matched {}", m.matched)
-                    }
-                })
-                .collect();
-            writeln!(f, "allow-list: {}", parts.join("; "))?;
+        if let Some(line) =
+            allow_list_line(self.matches.iter().map(|m| (m.pattern.as_str(), m.matched)))
+        {
+            writeln!(f, "{line}")?;
         }
         if totals.is_saturated() || self.younger.is_saturated() || self.allowed.is_saturated() {
             writeln!(

@@ -132,9 +132,14 @@ fn main() {
     );
     let o = command(&tool, &[]).arg("diff").arg(&base).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
-    assert_eq!(
-        text(&o).1,
-        "leaktracker: usage: leaktracker diff BASE.json NEW.json\n"
+    let err = text(&o).1;
+    assert!(
+        err.starts_with("error: the following required arguments were not provided:\n  <NEW>\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("Usage: leaktracker diff <BASE> <NEW>"),
+        "{err}"
     );
     let o = command(&tool, &[])
         .args(["flamegraph", "x.json"])

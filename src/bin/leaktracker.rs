@@ -1,15 +1,27 @@
-//! The `leaktracker` command-line tool.
+//! The `leaktracker` command-line tool (built with `--features cli`).
 //!
 //! ```text
-//! leaktracker gate [--min-age D] [--ignore P]... [--report-dir DIR] [--wait D] -- COMMAND...
-//! leaktracker gate [--min-age D] [--ignore P]... --reports PATH...
+//! leaktracker gate [--min-age DURATION] [--ignore PATTERN]... [--report-dir DIR] [--wait DURATION] -- COMMAND...
+//! leaktracker gate [--min-age DURATION] [--ignore PATTERN]... --reports PATH...
 //! leaktracker show REPORT.json
 //! leaktracker diff BASE.json NEW.json
+//! leaktracker flamegraph REPORT.json > leaks.svg
+//! leaktracker pprof REPORT.json > leaks.pb.gz
+//! leaktracker trend PATH... [--fail-on-growth] [--svg]
+//! leaktracker completions bash|zsh|fish|elvish|powershell
 //! ```
 //!
+//! `leaktracker --help` lists the commands, `leaktracker help COMMAND` (or
+//! `leaktracker COMMAND --help`) tells one in full, `leaktracker --version` prints the
+//! version. `leaktracker completions SHELL` prints a completion script for SHELL on stdout
+//! (bash: `leaktracker completions bash > ~/.local/share/bash-completion/completions/leaktracker`).
+//! The arguments are parsed by `clap`.
+//!
 //! Exit status: `gate` exits with COMMAND's status when COMMAND failed, else 1 when a
-//! process leaked, else 0; `diff` exits 1 when there are new leaks; every command exits 2
-//! on a usage error or an unreadable report.
+//! process leaked, else 0; `diff` exits 1 when there are new leaks; `trend
+//! --fail-on-growth` exits 1 when something grows steadily; `flamegraph` exits 1 when
+//! there is no leak to draw; every command exits 2 on a usage error (clap's message, on
+//! stderr, names the argument) or an unreadable report (`leaktracker: ` and one line).
 
 #[path = "leaktracker/gate.rs"]
 mod gate;
@@ -19,61 +31,111 @@ mod live;
 mod reports;
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "\
-usage:
-  leaktracker gate [--min-age D] [--ignore P]... [--report-dir DIR] [--wait D] -- COMMAND...
-      Runs COMMAND with LEAKTRACKER_REPORT=<DIR>/leaks-<RUN>-%p.json in its environment
-      (and its children's; RUN is unique to this run, and only its reports count), waits
-      for the processes COMMAND left running, then prints one summary of every process's
-      leaks. Fails if a process leaked or COMMAND failed.
-        --min-age D       only resources older than D count (0, 250ms, 5s, 2m, 1h)
-        --ignore P        allow-list pattern `kind:GLOB` or `name:GLOB` (repeatable)
-        --report-dir DIR  keep the per-process JSON reports in DIR (default: a
-                          temporary directory, removed afterwards)
-        --wait D          wait at most D after COMMAND returns for the processes it
-                          started that still run (default 10s; 0: do not wait)
-  leaktracker gate [--min-age D] [--ignore P]... --reports PATH...
-      Judges reports already written (files, or directories of them: one per host or
-      service, looked into recursively) as after a run: one summary, each process named
-      by its labels (LEAKTRACKER_LABELS) and program. Fails if a process leaked; exits 2
-      when no report is found.
-  leaktracker show REPORT.json
-      Prints a JSON report (a file, or a directory of them, recursively) as text.
-  leaktracker diff BASE.json NEW.json
-      Lists the leaks of NEW that BASE does not have (by kind and name; addresses and
-      scope numbers in names are ignored). Fails when there is one.
-  leaktracker flamegraph REPORT.json > leaks.svg
-      An SVG flame graph of the leaked bytes (by kind, resource, then allocating code;
-      reports made with LEAKTRACKER_BACKTRACE=1 show where). REPORT may be a directory.
-  leaktracker pprof REPORT.json > leaks.pb.gz
-      The report's leaks as a gzipped pprof heap profile (inuse_objects, inuse_space;
-      labels name, kind, age): go tool pprof, Pyroscope, Parca read it.
-  leaktracker trend FILES|DIR... [--fail-on-growth] [--svg]
-      Growth over a series of JSON snapshots (LEAKTRACKER_INTERVAL, LEAKTRACKER_SIGNAL):
-      per kind and allocation site, blocks and bytes over time, slope per hour, and
-      whether each grows steadily or levels off (per process). --fail-on-growth: exit 1
-      when something grows steadily. --svg: an SVG chart on stdout, growing kinds in red.
-";
+use clap::{CommandFactory, Parser, Subcommand};
+
+/// Leak reports of programs that use leaktracker's allocator: a CI gate over every process
+/// a command starts, and the reading, comparing and drawing of the JSON reports.
+#[derive(Parser)]
+#[command(
+    name = "leaktracker",
+    version,
+    arg_required_else_help = true,
+    after_help = AFTER_HELP
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+/// The end of `leaktracker --help`. `scripts/leak-gate.sh` knows the tool by the
+/// `leaktracker gate` in it.
+const AFTER_HELP: &str = "\
+Examples:
+  leaktracker gate --min-age 100ms --ignore kind:cache -- cargo test
+  leaktracker gate --reports reports/
+  leaktracker diff baseline.json leaks.json
+  leaktracker completions bash > ~/.local/share/bash-completion/completions/leaktracker
+
+Exit status: gate exits with COMMAND's status when COMMAND failed, else 1 when a process
+leaked, else 0; diff exits 1 when there are new leaks; trend --fail-on-growth exits 1 when
+something grows steadily; flamegraph exits 1 when there is no leak to draw; every command
+exits 2 on a usage error or an unreadable report.";
+
+#[derive(Subcommand)]
+enum Cmd {
+    Gate(gate::GateArgs),
+    /// Prints a JSON report as text (a file, or a directory of them, recursively).
+    Show {
+        /// The report: a JSON file, or a directory of them.
+        #[arg(value_name = "REPORT")]
+        report: PathBuf,
+    },
+    /// Lists the leaks of NEW that BASE does not have; fails when there is one.
+    ///
+    /// Leaks are matched by kind and name; addresses and scope numbers in names are
+    /// ignored. Exits 1 when NEW has a leak that BASE does not.
+    Diff {
+        /// The baseline report (a file, or a directory of them).
+        #[arg(value_name = "BASE")]
+        base: PathBuf,
+        /// The report to compare with it.
+        #[arg(value_name = "NEW")]
+        new: PathBuf,
+    },
+    /// An SVG flame graph of the leaked bytes, on stdout (`> leaks.svg`).
+    ///
+    /// By kind, resource, then allocating code; reports made with LEAKTRACKER_BACKTRACE=1
+    /// show where. REPORT may be a directory. Exits 1 when there is no leak to draw.
+    Flamegraph {
+        /// The report: a JSON file, or a directory of them.
+        #[arg(value_name = "REPORT")]
+        report: PathBuf,
+    },
+    /// The report's leaks as a gzipped pprof heap profile, on stdout (`> leaks.pb.gz`).
+    ///
+    /// Sample types inuse_objects and inuse_space; labels name, kind, age: go tool pprof,
+    /// Pyroscope and Parca read it.
+    Pprof {
+        /// The report: one JSON file.
+        #[arg(value_name = "REPORT")]
+        report: PathBuf,
+    },
+    Trend(live::TrendArgs),
+    /// Prints a completion script for SHELL on stdout.
+    ///
+    /// bash: `leaktracker completions bash > ~/.local/share/bash-completion/completions/leaktracker`;
+    /// zsh: into a directory of `$fpath` as `_leaktracker`; fish:
+    /// `~/.config/fish/completions/leaktracker.fish`.
+    Completions {
+        /// The shell.
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+}
 
 fn main() -> ExitCode {
     // This process reports nothing itself, whatever its environment says.
     leaktracker::ExitReport::new().install();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some((cmd, rest)) = args.split_first() else {
-        eprint!("{USAGE}");
-        return ExitCode::from(2);
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // `--help` and `--version` print on stdout and exit 0; a usage error prints on
+            // stderr and exits 2. Nothing more to do if the output is gone.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
     };
-    let result = match cmd.as_str() {
-        "gate" => gate::run(rest),
-        "show" => reports::show(rest),
-        "diff" => reports::diff(rest),
-        "flamegraph" => reports::flamegraph(rest),
-        "pprof" => live::pprof(rest),
-        "trend" => live::trend(rest),
-        "-h" | "--help" | "help" => emit(USAGE.as_bytes()).map(|()| 0),
-        other => Err(format!("unknown command `{other}`\n{USAGE}")),
+    let result = match cli.command {
+        Cmd::Gate(g) => gate::run(g),
+        Cmd::Show { report } => reports::show(&report),
+        Cmd::Diff { base, new } => reports::diff(&base, &new),
+        Cmd::Flamegraph { report } => reports::flamegraph(&report),
+        Cmd::Pprof { report } => live::pprof(&report),
+        Cmd::Trend(t) => live::trend(&t),
+        Cmd::Completions { shell } => completions(shell),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -85,6 +147,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// `completions SHELL`: the completion script on stdout.
+fn completions(shell: clap_complete::Shell) -> Result<u8, String> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "leaktracker", &mut script);
+    emit(&script)?;
+    Ok(0)
+}
+
 /// Writes `bytes` to stdout. A closed pipe (`leaktracker show R | head`) is not an error:
 /// the reader has what it wanted, so the output stops there, quietly, and the command
 /// ends with its usual status. Other write errors (a full disk) are.
@@ -94,5 +164,15 @@ pub(crate) fn emit(bytes: &[u8]) -> Result<(), String> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(format!("writing the output: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_parser_is_well_formed() {
+        Cli::command().debug_assert();
     }
 }

@@ -11,103 +11,84 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use leaktracker::__cli::{allow_list_line, plural, totals_text};
 use leaktracker::report::parse_age;
-use leaktracker::{AllowPattern, LeakReport};
+use leaktracker::{AllowPattern, LeakReport, Totals};
 
 use crate::reports::{labels_text, load, load_file};
 
-/// How long the gate waits by default for the processes the command left running.
-const DEFAULT_WAIT: Duration = Duration::from_secs(10);
-
-struct GateArgs {
+/// Runs COMMAND with a JSON leak report per process, or judges reports already written;
+/// fails if a process leaked or COMMAND failed.
+///
+/// With `-- COMMAND...`: runs COMMAND with LEAKTRACKER_REPORT=<DIR>/leaks-<RUN>-%p.json in
+/// its environment (and its children's; RUN is unique to this run, and only its reports
+/// count), waits for the processes COMMAND left running, then prints one summary of every
+/// process's leaks.
+///
+/// With `--reports PATH...`: judges reports already written (files, or directories of
+/// them: one per host or service, looked into recursively) as after a run: one summary,
+/// each process named by its labels (LEAKTRACKER_LABELS) and program. Exits 2 when no
+/// report is found.
+///
+/// Exit status: COMMAND's status when COMMAND failed, else 1 when a process leaked, else 0;
+/// 2 on a usage error or an unreadable report.
+#[derive(clap::Args)]
+#[command(
+    override_usage = "leaktracker gate [--min-age DURATION] [--ignore PATTERN]... [--report-dir DIR] [--wait DURATION] -- COMMAND...\n       \
+                      leaktracker gate [--min-age DURATION] [--ignore PATTERN]... --reports PATH...",
+    group(
+    clap::ArgGroup::new("what")
+        .required(true)
+        .args(["command", "reports"])
+    )
+)]
+pub(crate) struct GateArgs {
+    /// Only resources older than DURATION count (0, 250ms, 5s, 2m, 1h).
+    #[arg(long, value_name = "DURATION", value_parser = duration_text)]
     min_age: Option<String>,
+    /// Allow-list pattern `kind:GLOB`, `name:GLOB` or `frame:GLOB` (repeatable, one
+    /// pattern each).
+    #[arg(long, value_name = "PATTERN", value_parser = pattern)]
     ignore: Vec<String>,
+    /// Keep the per-process JSON reports in DIR (default: a temporary directory, removed
+    /// afterwards).
+    #[arg(long, value_name = "DIR", conflicts_with = "reports")]
     report_dir: Option<PathBuf>,
+    /// Wait at most DURATION after COMMAND returns for the processes it started that still
+    /// run (0: do not wait).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "10s",
+        value_parser = duration,
+        conflicts_with = "reports"
+    )]
     wait: Duration,
-    command: Vec<String>,
-    /// `--reports PATH...`: judge these reports instead of running a command.
+    /// Judge these reports (files, or directories of them) instead of running a command.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
     reports: Vec<PathBuf>,
+    /// The command to run, and its arguments (after `--`).
+    #[arg(last = true, value_name = "COMMAND")]
+    command: Vec<String>,
 }
 
-/// One line, as every usage error of the tool.
-const USAGE: &str = "usage: leaktracker gate [--min-age D] [--ignore P]... [--report-dir DIR] [--wait D] -- COMMAND... | --reports PATH...";
+/// A duration as `LEAKTRACKER_MIN_AGE` spells it (the library's parser).
+fn duration(s: &str) -> Result<Duration, String> {
+    parse_age(s).ok_or_else(|| "not a duration (0, 250ms, 5s, 2m, 1h)".to_string())
+}
 
-fn parse(args: &[String]) -> Result<GateArgs, String> {
-    let mut g = GateArgs {
-        min_age: None,
-        ignore: Vec::new(),
-        report_dir: None,
-        wait: DEFAULT_WAIT,
-        command: Vec::new(),
-        reports: Vec::new(),
-    };
-    let mut waits = false;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = |flag: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("gate: {flag} needs a value"))
-        };
-        match a.as_str() {
-            "--" => {
-                g.command = it.cloned().collect();
-                break;
-            }
-            "--reports" => {
-                g.reports = it.map(PathBuf::from).collect();
-                if g.reports.is_empty() {
-                    return Err(format!("gate: --reports needs at least one path; {USAGE}"));
-                }
-                break;
-            }
-            "--min-age" => {
-                let v = value("--min-age")?;
-                if parse_age(&v).is_none() {
-                    return Err(format!(
-                        "gate: --min-age {v:?} is not a duration (0, 250ms, 5s, 2m, 1h)"
-                    ));
-                }
-                g.min_age = Some(v);
-            }
-            "--ignore" => {
-                let v = value("--ignore")?;
-                if v.contains(',') {
-                    return Err(format!(
-                        "gate: --ignore {v:?}: one pattern per --ignore (no commas)"
-                    ));
-                }
-                v.parse::<AllowPattern>()
-                    .map_err(|e| format!("gate: --ignore: {e}"))?;
-                g.ignore.push(v);
-            }
-            "--report-dir" => g.report_dir = Some(PathBuf::from(value("--report-dir")?)),
-            "--wait" => {
-                waits = true;
-                let v = value("--wait")?;
-                g.wait = parse_age(&v).ok_or_else(|| {
-                    format!("gate: --wait {v:?} is not a duration (0, 250ms, 5s, 2m, 1h)")
-                })?;
-            }
-            other => {
-                return Err(format!(
-                    "gate: unexpected {other:?} (options come before `--`, then the command)"
-                ))
-            }
-        }
+/// `--min-age`: a duration, kept as written for the command's `LEAKTRACKER_MIN_AGE`.
+fn duration_text(s: &str) -> Result<String, String> {
+    duration(s).map(|_| s.to_string())
+}
+
+/// `--ignore`: one allow-list pattern, kept as written for `LEAKTRACKER_IGNORE`.
+fn pattern(s: &str) -> Result<String, String> {
+    if s.contains(',') {
+        return Err("one pattern per --ignore (no commas)".to_string());
     }
-    if !g.reports.is_empty() {
-        if g.report_dir.is_some() || waits {
-            return Err(format!(
-                "gate: --report-dir and --wait are for running a command, not with --reports; {USAGE}"
-            ));
-        }
-        return Ok(g);
-    }
-    if g.command.is_empty() {
-        return Err(USAGE.to_string());
-    }
-    Ok(g)
+    s.parse::<AllowPattern>().map_err(|e| e.to_string())?;
+    Ok(s.to_string())
 }
 
 /// A fresh temporary directory for the reports.
@@ -138,8 +119,7 @@ fn run_id() -> String {
     format!("{:x}{:08x}", std::process::id(), nanos as u32)
 }
 
-pub(crate) fn run(args: &[String]) -> Result<u8, String> {
-    let g = parse(args)?;
+pub(crate) fn run(g: GateArgs) -> Result<u8, String> {
     if !g.reports.is_empty() {
         return judge_reports(&g);
     }
@@ -507,10 +487,6 @@ fn strip_cargo_hash(name: &str) -> &str {
     }
 }
 
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 /// Prints the merged summary on stderr and returns the gate's exit status.
 /// `run`: the command and how it ended; `None` for `--reports`.
 fn summarize(
@@ -526,10 +502,9 @@ fn summarize(
         out.push_str(&format!("\n== process {}: {}\n", r.pid(), labelled(r)));
         out.push_str(&r.to_string());
     }
-    let (resources, blocks, bytes) = leaking.iter().fold((0, 0, 0), |acc, r| {
-        let t = r.totals();
-        (acc.0 + t.resources, acc.1 + t.allocations, acc.2 + t.bytes)
-    });
+    let totals = leaking
+        .iter()
+        .fold(Totals::default(), |acc, r| acc.saturating_add(r.totals()));
     out.push('\n');
     out.push_str(notes);
     match run {
@@ -569,22 +544,12 @@ fn summarize(
     let mut patterns: Vec<(String, usize)> = Vec::new();
     for m in reports.iter().flat_map(|r| r.pattern_matches()) {
         match patterns.iter_mut().find(|(p, _)| *p == m.pattern) {
-            Some((_, n)) => *n += m.matched,
+            Some((_, n)) => *n = n.saturating_add(m.matched),
             None => patterns.push((m.pattern.clone(), m.matched)),
         }
     }
-    if !patterns.is_empty() {
-        let parts: Vec<String> = patterns
-            .iter()
-            .map(|(p, n)| match n {
-                0 => format!("{p} matched nothing"),
-                n => format!("{p} matched {n}"),
-            })
-            .collect();
-        out.push_str(&format!(
-            "leaktracker gate: allow-list: {}\n",
-            parts.join("; ")
-        ));
+    if let Some(line) = allow_list_line(patterns.iter().map(|(p, n)| (p.as_str(), *n))) {
+        out.push_str(&format!("leaktracker gate: {line}\n"));
     }
     if without_allocator > 0 {
         out.push_str(&format!(
@@ -605,11 +570,9 @@ fn summarize(
             .map_or(1, |c| u8::try_from(c).unwrap_or(1).max(1))
     } else if !leaking.is_empty() {
         out.push_str(&format!(
-            "leaktracker gate: FAILED: {} leaked {}, {}, {}\n",
+            "leaktracker gate: FAILED: {} leaked {}\n",
             plural(leaking.len(), "process", "processes"),
-            plural(resources, "resource", "resources"),
-            plural(blocks, "block", "blocks"),
-            human_bytes(bytes)
+            totals_text(totals)
         ));
         1
     } else {
@@ -619,18 +582,4 @@ fn summarize(
     // Nothing more to do if stderr is gone.
     let _ = std::io::Write::write_all(&mut std::io::stderr(), out.as_bytes());
     code
-}
-
-fn human_bytes(n: usize) -> String {
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let units = ["KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64 / 1024.0;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < units.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    format!("{v:.1} {}", units[u])
 }

@@ -2,19 +2,17 @@
 //! over a series of snapshots.
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::reports::load;
 
 /// `pprof REPORT.json`: the report as a gzipped pprof heap profile on stdout.
-pub(crate) fn pprof(args: &[String]) -> Result<u8, String> {
-    let [path] = args else {
-        return Err("usage: leaktracker pprof REPORT.json > leaks.pb.gz".to_string());
-    };
-    let reports = load(Path::new(path))?;
+pub(crate) fn pprof(path: &Path) -> Result<u8, String> {
+    let reports = load(path)?;
     let [report] = reports.as_slice() else {
         return Err(format!(
-            "{path}: {} reports; pprof takes one report file",
+            "{}: {} reports; pprof takes one report file",
+            path.display(),
             reports.len()
         ));
     };
@@ -29,32 +27,39 @@ pub(crate) fn pprof(args: &[String]) -> Result<u8, String> {
     Ok(0)
 }
 
-/// `trend FILES|DIR [--fail-on-growth] [--svg]`: growth over a series of JSON snapshots.
-pub(crate) fn trend(args: &[String]) -> Result<u8, String> {
-    const USAGE: &str = "usage: leaktracker trend FILES|DIR... [--fail-on-growth] [--svg]";
-    let mut fail_on_growth = false;
-    let mut svg = false;
-    let mut paths = Vec::new();
-    for a in args {
-        match a.as_str() {
-            "--fail-on-growth" => fail_on_growth = true,
-            "--svg" => svg = true,
-            s if s.starts_with("--") => return Err(format!("unknown option `{s}`\n{USAGE}")),
-            p => paths.push(p),
-        }
-    }
-    if paths.is_empty() {
-        return Err(USAGE.to_string());
-    }
+/// Growth over a series of JSON snapshots (LEAKTRACKER_INTERVAL, LEAKTRACKER_SIGNAL).
+///
+/// Per kind and allocation site: blocks and bytes over time, slope per hour, and whether
+/// each grows steadily or levels off (per process).
+#[derive(clap::Args)]
+pub(crate) struct TrendArgs {
+    /// The snapshots: JSON files, or directories of them.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Exit 1 when something grows steadily.
+    #[arg(long)]
+    fail_on_growth: bool,
+    /// An SVG chart on stdout instead of the text, growing kinds in red.
+    #[arg(long)]
+    svg: bool,
+}
+
+/// `trend PATH... [--fail-on-growth] [--svg]`: growth over a series of JSON snapshots.
+pub(crate) fn trend(args: &TrendArgs) -> Result<u8, String> {
+    let TrendArgs {
+        paths,
+        fail_on_growth,
+        svg,
+    } = args;
     let mut reports = Vec::new();
     for p in paths {
-        reports.extend(load(Path::new(p))?);
+        reports.extend(load(p)?);
     }
     if reports.is_empty() {
         return Err("no JSON reports found".to_string());
     }
     let trends = leaktracker::trend::analyse(&reports);
-    if svg {
+    if *svg {
         print!("{}", leaktracker::trend::to_svg(&trends));
     } else {
         for (i, t) in trends.iter().enumerate() {
@@ -64,5 +69,7 @@ pub(crate) fn trend(args: &[String]) -> Result<u8, String> {
             print!("{t}");
         }
     }
-    Ok(u8::from(fail_on_growth && trends.iter().any(|t| t.grows())))
+    Ok(u8::from(
+        *fail_on_growth && trends.iter().any(|t| t.grows()),
+    ))
 }

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use leaktracker::__cli::{by_kind, plural};
 use leaktracker::report::{normalize_name, JSON_VERSION};
 use leaktracker::LeakReport;
 
@@ -80,17 +81,9 @@ fn check_version(text: &str) -> Result<(), String> {
     }
 }
 
-fn one_path(args: &[String], cmd: &str) -> Result<String, String> {
-    match args {
-        [p] if !p.starts_with('-') || p == "-" => Ok(p.clone()),
-        _ => Err(format!("usage: leaktracker {cmd} REPORT.json")),
-    }
-}
-
 /// `show REPORT.json`: the text form of each report.
-pub(crate) fn show(args: &[String]) -> Result<u8, String> {
-    let path = one_path(args, "show")?;
-    let reports = load(Path::new(&path))?;
+pub(crate) fn show(path: &Path) -> Result<u8, String> {
+    let reports = load(path)?;
     let mut out = String::new();
     for (i, r) in reports.iter().enumerate() {
         if i > 0 {
@@ -129,12 +122,9 @@ fn key(kind: &str, name: &str) -> (String, String) {
 
 /// `diff BASE.json NEW.json`: the leaks of NEW beyond those of BASE, counted per
 /// (kind, normalised name).
-pub(crate) fn diff(args: &[String]) -> Result<u8, String> {
-    let [base, new] = args else {
-        return Err("usage: leaktracker diff BASE.json NEW.json".to_string());
-    };
-    let base = load(Path::new(base))?;
-    let new = load(Path::new(new))?;
+pub(crate) fn diff(base: &Path, new: &Path) -> Result<u8, String> {
+    let base = load(base)?;
+    let new = load(new)?;
     let mut known: HashMap<(String, String), usize> = HashMap::new();
     for e in base.iter().flat_map(|r| r.leaks()) {
         *known.entry(key(&e.kind, &e.name)).or_default() += 1;
@@ -153,25 +143,17 @@ pub(crate) fn diff(args: &[String]) -> Result<u8, String> {
     } else {
         let _ = writeln!(
             out,
-            "leaktracker diff: {} new leak{} (not in the baseline):",
-            fresh.len(),
-            if fresh.len() == 1 { "" } else { "s" }
+            "leaktracker diff: {} (not in the baseline):",
+            plural(fresh.len(), "new leak", "new leaks")
         );
-        let mut kinds: Vec<&str> = Vec::new();
-        for e in &fresh {
-            if !kinds.contains(&e.kind.as_str()) {
-                kinds.push(&e.kind);
-            }
-        }
-        for kind in kinds {
+        for (kind, entries) in by_kind(fresh.iter().copied()) {
             let _ = writeln!(out, "  kind {kind}:");
-            for e in fresh.iter().filter(|e| e.kind == kind) {
+            for e in entries {
                 let _ = writeln!(
                     out,
-                    "    {}  ({} block{}, {} bytes)",
+                    "    {}  ({}, {} bytes)",
                     e.name,
-                    e.allocations,
-                    if e.allocations == 1 { "" } else { "s" },
+                    plural(e.allocations, "block", "blocks"),
                     e.bytes
                 );
             }
@@ -180,8 +162,8 @@ pub(crate) fn diff(args: &[String]) -> Result<u8, String> {
     if gone > 0 {
         let _ = writeln!(
             out,
-            "leaktracker diff: {gone} leak{} of the baseline {} gone: the baseline can shrink",
-            if gone == 1 { "" } else { "s" },
+            "leaktracker diff: {} of the baseline {} gone: the baseline can shrink",
+            plural(gone, "leak", "leaks"),
             if gone == 1 { "is" } else { "are" }
         );
     }
@@ -191,12 +173,11 @@ pub(crate) fn diff(args: &[String]) -> Result<u8, String> {
 
 /// `flamegraph REPORT.json`: an SVG flame graph of leaked bytes on stdout (kind, then
 /// resource, then the allocating code), drawn by `inferno` from the reports' stacks.
-pub(crate) fn flamegraph(args: &[String]) -> Result<u8, String> {
-    let path = one_path(args, "flamegraph")?;
-    let reports = load(Path::new(&path))?;
+pub(crate) fn flamegraph(path: &Path) -> Result<u8, String> {
+    let reports = load(path)?;
     let folded: String = reports.iter().map(LeakReport::to_folded).collect();
     if folded.is_empty() {
-        eprintln!("leaktracker: {path}: no leaks, no flame graph");
+        eprintln!("leaktracker: {}: no leaks, no flame graph", path.display());
         return Ok(1);
     }
     let mut opt = inferno::flamegraph::Options::default();
