@@ -204,11 +204,7 @@ impl<'d, 'a> Reader<'d, 'a> {
         let lines = self.lines(&unit, probes);
         // The scopes around each probe, outermost first.
         let mut scopes: HashMap<u64, Vec<Scope>> = HashMap::new();
-        if let Ok(mut tree) = unit.entries_tree(None) {
-            if let Ok(root) = tree.root() {
-                self.walk(&unit, root.children(), probes, &mut scopes, 0);
-            }
-        }
+        self.walk(&unit, probes, &mut scopes);
         let mut out = HashMap::new();
         for &p in probes {
             let here = lines
@@ -236,53 +232,110 @@ impl<'d, 'a> Reader<'d, 'a> {
     }
 
     /// Collects, for each probe, the subprogram and the inlined calls whose ranges hold it.
-    fn walk(
-        &mut self,
-        unit: &Unit<'a>,
-        mut children: gimli::EntriesTreeIter<'_, '_, R<'a>>,
-        probes: &[u64],
-        scopes: &mut HashMap<u64, Vec<Scope>>,
-        depth: usize,
-    ) {
-        if depth > 64 {
+    /// Reads the entries in order, decoding the attributes of function entries only, and
+    /// skips a function's subtree when no probe is inside it: most of a unit with full
+    /// debug info is types, and most of its functions hold no probe.
+    fn walk(&self, unit: &Unit<'a>, probes: &[u64], scopes: &mut HashMap<u64, Vec<Scope>>) {
+        let Ok(mut entries) = unit.entries_raw(None) else {
             return;
-        }
-        while let Ok(Some(node)) = children.next() {
-            let entry = node.entry();
-            let tag = entry.tag();
+        };
+        // The function entries around the next one: (depth, the probes inside it).
+        let mut open: Vec<(isize, Vec<u64>)> = Vec::new();
+        // Inside a function entry that holds no probe: its depth.
+        let mut skipping: Option<isize> = None;
+        while !entries.is_empty() {
+            let depth = entries.next_depth();
+            let offset = entries.next_offset();
+            let Ok(abbrev) = entries.read_abbreviation() else {
+                return;
+            };
+            let Some(abbrev) = abbrev else {
+                continue;
+            };
+            let tag = abbrev.tag();
             let is_fn = tag == gimli::DW_TAG_subprogram || tag == gimli::DW_TAG_inlined_subroutine;
+            match skipping {
+                Some(d) if depth > d => {
+                    if entries.skip_attributes(abbrev.attributes()).is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                _ => skipping = None,
+            }
+            while open.last().is_some_and(|o| o.0 >= depth) {
+                open.pop();
+            }
             if !is_fn {
-                if entry.has_children() {
-                    self.walk(unit, node.children(), probes, scopes, depth + 1);
+                if entries.skip_attributes(abbrev.attributes()).is_err() {
+                    return;
                 }
                 continue;
             }
+            let mut low = None;
+            let mut high = None;
+            let mut size = None;
+            let mut ranges = None;
+            let mut call_file = 0;
+            let mut call_line = 0;
+            for spec in abbrev.attributes() {
+                let Ok(attr) = entries.read_attribute(*spec) else {
+                    return;
+                };
+                match attr.name() {
+                    gimli::DW_AT_low_pc => {
+                        low = self.dwarf.attr_address(unit, attr.value()).ok().flatten();
+                    }
+                    gimli::DW_AT_high_pc => match attr.value() {
+                        AttributeValue::Udata(v) => size = Some(v),
+                        v => high = self.dwarf.attr_address(unit, v).ok().flatten(),
+                    },
+                    gimli::DW_AT_ranges => ranges = Some(attr.value()),
+                    gimli::DW_AT_call_file => {
+                        call_file = match attr.value() {
+                            AttributeValue::FileIndex(f) => f,
+                            v => v.udata_value().unwrap_or(0),
+                        }
+                    }
+                    gimli::DW_AT_call_line => {
+                        call_line = attr
+                            .value()
+                            .udata_value()
+                            .and_then(|l| u32::try_from(l).ok())
+                            .unwrap_or(0);
+                    }
+                    _ => {}
+                }
+            }
+            let around: &[u64] = open.last().map_or(probes, |o| o.1.as_slice());
             let mut inside: Vec<u64> = Vec::new();
-            if let Ok(mut ranges) = self.dwarf.die_ranges(unit, entry) {
-                while let Ok(Some(r)) = ranges.next() {
-                    let lo = probes.partition_point(|&p| p < r.begin);
-                    let hi = probes.partition_point(|&p| p < r.end);
-                    inside.extend_from_slice(&probes[lo..hi]);
+            let mut take = |begin: u64, end: u64| {
+                let lo = around.partition_point(|&p| p < begin);
+                let hi = around.partition_point(|&p| p < end);
+                inside.extend_from_slice(&around[lo.min(hi)..hi]);
+            };
+            if let Some(list) = ranges.and_then(|v| self.dwarf.attr_ranges(unit, v).ok().flatten())
+            {
+                let mut list = list;
+                while let Ok(Some(r)) = list.next() {
+                    take(r.begin, r.end);
+                }
+            } else if let Some(begin) = low {
+                match (high, size) {
+                    (Some(end), _) => take(begin, end),
+                    (None, Some(n)) => take(begin, begin.wrapping_add(n)),
+                    (None, None) => {}
                 }
             }
             if inside.is_empty() {
+                if abbrev.has_children() {
+                    skipping = Some(depth);
+                }
                 continue;
             }
             inside.sort_unstable();
             inside.dedup();
-            let call = (tag == gimli::DW_TAG_inlined_subroutine).then(|| {
-                let file = match entry.attr_value(gimli::DW_AT_call_file) {
-                    Some(AttributeValue::FileIndex(f)) => f,
-                    Some(v) => v.udata_value().unwrap_or(0),
-                    None => 0,
-                };
-                let line = entry
-                    .attr_value(gimli::DW_AT_call_line)
-                    .and_then(|v| v.udata_value())
-                    .unwrap_or(0);
-                (file, u32::try_from(line).unwrap_or(0))
-            });
-            let offset = entry.offset();
+            let call = (tag == gimli::DW_TAG_inlined_subroutine).then_some((call_file, call_line));
             for &p in &inside {
                 let chain = scopes.entry(p).or_default();
                 // A subprogram starts a probe's chain afresh (a nested definition holding
@@ -295,8 +348,8 @@ impl<'d, 'a> Reader<'d, 'a> {
                     call,
                 });
             }
-            if entry.has_children() {
-                self.walk(unit, node.children(), &inside, scopes, depth + 1);
+            if abbrev.has_children() {
+                open.push((depth, inside));
             }
         }
     }

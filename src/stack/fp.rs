@@ -70,7 +70,7 @@ pub(super) fn walk(ips: &mut [usize], recs: &mut [usize], caller: usize) -> Opti
     let mut skip = true;
     while n < ips.len().min(recs.len()) {
         let inside = fp >= low && fp.checked_add(16).is_some_and(|end| end <= top);
-        if !inside || fp % std::mem::align_of::<usize>() != 0 {
+        if !inside || !fp.is_multiple_of(std::mem::align_of::<usize>()) {
             break;
         }
         // SAFETY: `low <= fp`, `fp + 16 <= top` and `fp` is word-aligned: both words lie in

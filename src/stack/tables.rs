@@ -332,7 +332,7 @@ pub(super) fn walk(out: &mut [usize]) -> Option<Walked> {
     let ways = guard.get_or_insert_with(new_ways);
     let mut read = |addr: u64| -> Result<u64, ()> {
         let a = addr as usize;
-        if a < sp || a % 8 != 0 || a.checked_add(8).is_none_or(|e| e > top) {
+        if a < sp || !a.is_multiple_of(8) || a.checked_add(8).is_none_or(|e| e > top) {
             return Err(());
         }
         // SAFETY: `sp <= a`, `a + 8 <= top`, aligned: a word of this thread's live stack.
@@ -436,7 +436,7 @@ pub(super) fn fp_links_agree(
     let ways = guard.get_or_insert_with(new_ways);
     let mut read = |addr: u64| -> Result<u64, ()> {
         let a = addr as usize;
-        if a < low || a % 8 != 0 || a.checked_add(8).is_none_or(|e| e > top) {
+        if a < low || !a.is_multiple_of(8) || a.checked_add(8).is_none_or(|e| e > top) {
             return Err(());
         }
         // SAFETY: `low <= a`, `a + 8 <= top`, aligned: a word of this thread's live stack
