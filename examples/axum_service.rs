@@ -292,7 +292,7 @@ async fn track_request(State(app): State<Arc<App>>, req: Request, next: Next) ->
 
 async fn handle_request(app: Arc<App>, n: usize, mut req: Request, next: Next) -> Response {
     req.extensions_mut().insert(RequestNo(n));
-    if app.plant_leak && n % REPLAY_EVERY == 0 {
+    if app.plant_leak && n.is_multiple_of(REPLAY_EVERY) {
         // The planted bug: the sample is kept for a replay that never drains the buffer.
         let (parts, body) = req.into_parts();
         let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {

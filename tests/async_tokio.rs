@@ -127,7 +127,7 @@ async fn request(i: usize, halfway: Arc<Barrier>, resume: Arc<Barrier>) -> Outco
         if step % 2 == 1 && step / 2 < leak_count(i) {
             leak(i, step / 2);
         }
-        if step == 3 && i % 8 == 0 {
+        if step == 3 && i.is_multiple_of(8) {
             // Hold this worker: the tasks queued behind it are stolen by the others.
             std::thread::sleep(Duration::from_millis(10));
         }

@@ -138,7 +138,7 @@ fn process(n: usize, mode: &str) -> (usize, u64) {
             .map(|h| h.join().unwrap())
             .sum::<usize>()
     });
-    if mode == "planted-inputs" && n % 5 == 0 {
+    if mode == "planted-inputs" && n.is_multiple_of(5) {
         KEPT.lock().unwrap().push(body);
     } else {
         drop(body);

@@ -114,7 +114,7 @@ async fn job(i: usize, s: Shared) -> usize {
             what: format!("task-{i} done after {progress}"),
         })
         .unwrap();
-    if s.planted && i % 10 == 0 {
+    if s.planted && i.is_multiple_of(10) {
         KEPT.lock().unwrap().insert(i, body);
     } else {
         drop(body);

@@ -61,7 +61,7 @@ fn request(n: usize, planted: bool) -> usize {
         rows.len()
     };
     info!(words, rows, "request done");
-    if planted && n % 10 == 0 {
+    if planted && n.is_multiple_of(10) {
         KEPT.lock().unwrap().push(body);
     }
     words + rows
