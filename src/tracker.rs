@@ -811,6 +811,11 @@ impl<F: Future> Future for Instrumented<F> {
         // and `ctx` are plain `Copy` fields, not pinned.
         let this = unsafe { self.get_unchecked_mut() };
         let _frame = ContextFrame::enter(&mut this.cur, this.ctx);
+        // Stacks captured while the task runs end here (see `TaskFrame`).
+        let anchor = 0u8;
+        let _stop = crate::stack::TaskFrame::enter(
+            std::hint::black_box(std::ptr::addr_of!(anchor)) as usize,
+        );
         // SAFETY: see above: `inner` stays pinned where it is.
         unsafe { Pin::new_unchecked(&mut *this.inner) }.poll(cx)
     }

@@ -10,7 +10,9 @@
 //! - a block allocated by an instrumented future's body has that body as its first frame:
 //!   the future's own code, or, where the build inlined it into leaktracker's wrapper and
 //!   only the symbol table names it, `<leaktracker::tracker::Instrumented<F> as Future>::poll`
-//!   — not the executor that polled it.
+//!   — not the executor that polled it;
+//! - the walk stops at the task's poll (the executor's frames are not walked), and outside
+//!   the task, before and after it, goes on to the caller.
 
 mod common;
 use common::*;
@@ -62,6 +64,11 @@ impl Future for YieldOnce {
     }
 }
 
+/// Whether `frame` (`function at file:line`) is `function`.
+fn is_fn(frame: &str, function: &str) -> bool {
+    frame.split(" at ").next() == Some(function)
+}
+
 fn child() {
     {
         let _s = TRACKER.scope("direct", "probe");
@@ -77,6 +84,11 @@ fn child() {
         "task",
         "probe",
     ));
+
+    {
+        let _s = TRACKER.scope("after", "probe");
+        std::mem::forget(black_box(vec![4u8; 4444]));
+    }
 
     let report = LeakReport::of(&TRACKER);
     let leak = |name: &str| {
@@ -121,13 +133,29 @@ fn child() {
             "the future's body is not the first frame of its block: {:#?}",
             g.frames
         );
+        // The walk stops at the task's poll: what polled it (the executor, then `child`)
+        // is not walked. Where the build inlined the wrapper into the executor, the
+        // executor's frame is the last one.
         assert!(
-            g.frames
+            !g.frames
                 .iter()
-                .any(|f| f.contains("backtrace_optimised::block_on")),
-            "the executor's frame follows: {:#?}",
+                .any(|f| is_fn(f, "backtrace_optimised::child")),
+            "the stack goes on past the task's poll: {:#?}",
             g.frames
         );
+    }
+    // Outside a task the walk goes on to `main`: the task's mark went when its poll ended.
+    for e in [direct, leak("after")] {
+        for g in &e.stacks {
+            assert!(
+                g.frames
+                    .iter()
+                    .any(|f| is_fn(f, "backtrace_optimised::child")),
+                "{}: the caller is missing: {:#?}",
+                e.name,
+                g.frames
+            );
+        }
     }
     println!("child checks passed");
 }

@@ -64,6 +64,7 @@ pub(super) fn walk(ips: &mut [usize], recs: &mut [usize], caller: usize) -> Opti
     let marker = 0u8;
     let low = std::ptr::addr_of!(marker) as usize;
     let mut fp = frame_pointer();
+    let stop = super::task_frame_stop(low, top);
     let mut n = 0;
     // Return addresses into the caller (`capture`, whose entry is `caller`) are not kept;
     // they lead the chain unless the caller was built without a frame pointer.
@@ -81,7 +82,9 @@ pub(super) fn walk(ips: &mut [usize], recs: &mut [usize], caller: usize) -> Opti
                 ((fp + 8) as *const usize).read_volatile(),
             )
         };
-        if ret == 0 {
+        // `ret` is in the caller, whose stack pointer is `fp + 16`: outside the
+        // instrumented `poll` running, the executor's frames.
+        if ret == 0 || fp + 16 > stop {
             break;
         }
         if skip && ret.wrapping_sub(caller) < 4096 {

@@ -275,6 +275,54 @@ pub(crate) fn capture() -> Option<u32> {
     intern(&ips[own..n])
 }
 
+thread_local! {
+    /// The address of a local in the innermost instrumented future's `poll` running on this
+    /// thread (`usize::MAX`: none): the walks stop at the frame that holds it.
+    static TASK_FRAME: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+}
+
+/// Marks the frame of an instrumented future's `poll` for the stack walks while it runs:
+/// the frames outside it are the executor's, the same for every task and cut from every
+/// task's stack by the report and the verdict (a task's site ends at its `poll`). Walking
+/// them was most of the cost of a stack per block in an async service.
+pub(crate) struct TaskFrame {
+    previous: usize,
+}
+
+impl TaskFrame {
+    /// `anchor`: the address of a local of the `poll` (forced onto its stack).
+    #[inline(always)]
+    pub(crate) fn enter(anchor: usize) -> TaskFrame {
+        let previous = TASK_FRAME
+            .try_with(|c| c.replace(anchor))
+            .unwrap_or(usize::MAX);
+        TaskFrame { previous }
+    }
+}
+
+impl Drop for TaskFrame {
+    #[inline(always)]
+    fn drop(&mut self) {
+        let _ = TASK_FRAME.try_with(|c| c.set(self.previous));
+    }
+}
+
+/// Where this thread's walks stop: a frame whose stack pointer is above this address is
+/// outside the instrumented `poll` running (`usize::MAX`: nowhere). Only an address
+/// between the walk's own stack pointer `sp` and the stack's `top` counts: a walk on
+/// another stack (a coroutine's, a grown segment) goes to its end.
+#[inline(always)]
+pub(super) fn task_frame_stop(sp: usize, top: usize) -> usize {
+    let stop = TASK_FRAME
+        .try_with(std::cell::Cell::get)
+        .unwrap_or(usize::MAX);
+    if sp < stop && stop < top {
+        stop
+    } else {
+        usize::MAX
+    }
+}
+
 /// Links of a frame-pointer walk checked against the unwind tables, from the first frame
 /// after the allocator's own path.
 const FP_CHECKED_LINKS: usize = 6;

@@ -312,6 +312,7 @@ pub(super) fn walk(out: &mut [usize]) -> Option<Walked> {
         );
     }
     let top = super::fp::stack_top()?;
+    let stop = super::task_frame_stop(sp, top);
     let mods = modules()?;
     let hint = SLOT.try_with(std::cell::Cell::get).unwrap_or(usize::MAX);
     let first = if hint == usize::MAX {
@@ -388,6 +389,14 @@ pub(super) fn walk(out: &mut [usize]) -> Option<Walked> {
                     if (adds, subs) != (mods.adds, mods.subs) {
                         load_modules();
                     }
+                }
+                if regs.sp() as usize > stop {
+                    // The caller is outside the instrumented `poll` running: the
+                    // executor's frames.
+                    return Some(Walked {
+                        frames: n,
+                        complete: true,
+                    });
                 }
                 if skip > 0 {
                     skip -= 1;
