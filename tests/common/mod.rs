@@ -1,7 +1,9 @@
-//! Shared helpers of the report, exit, check, gate and CLI tests: re-running the test
-//! binary as a child, building small fixture programs against this crate, temp dirs.
+//! Shared helpers of the tests: re-running the test binary as a child, building small
+//! fixture programs against this crate, temp dirs, and reading what a tracker holds as
+//! plain values that an assertion can spell out.
 #![allow(dead_code)]
 
+use leaktracker::LeakTracker;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -204,4 +206,56 @@ pub fn cli() -> PathBuf {
         String::from_utf8_lossy(&o.stderr)
     );
     target.join("debug").join("leaktracker")
+}
+
+// What a tracker holds, as values an assertion compares with a literal. Each reads
+// `t.live()` once.
+
+/// `(name, allocations, bytes)` of every live resource of `t`, in `live()` order.
+pub fn counts(t: &LeakTracker) -> Vec<(String, usize, usize)> {
+    t.live()
+        .into_iter()
+        .map(|i| (i.name, i.allocations, i.bytes))
+        .collect()
+}
+
+/// [`counts`], sorted (by name, then allocations, then bytes): for tests where the
+/// resources are made in an order the test does not fix.
+pub fn counts_sorted(t: &LeakTracker) -> Vec<(String, usize, usize)> {
+    let mut v = counts(t);
+    v.sort();
+    v
+}
+
+/// `(name, kind, allocations, bytes)` of every live resource of `t`, in `live()` order.
+pub fn counts_with_kind(t: &LeakTracker) -> Vec<(String, String, usize, usize)> {
+    t.live()
+        .into_iter()
+        .map(|i| (i.name, i.kind, i.allocations, i.bytes))
+        .collect()
+}
+
+/// `(allocations, bytes)` of `t`'s first live resource named `name`; `(0, 0)` if it has
+/// none. Other resources are not looked at.
+pub fn counts_of(t: &LeakTracker, name: &str) -> (usize, usize) {
+    t.live()
+        .iter()
+        .find(|l| l.name == name)
+        .map_or((0, 0), |l| (l.allocations, l.bytes))
+}
+
+/// `(allocations, bytes)` of `t`'s first live resource, whatever its name; `(0, 0)` if it
+/// has none. Any further resources are not looked at: see [`sole_counts`] for the check
+/// that there are none.
+pub fn first_counts(t: &LeakTracker) -> (usize, usize) {
+    t.live()
+        .first()
+        .map_or((0, 0), |i| (i.allocations, i.bytes))
+}
+
+/// [`first_counts`], and panics if `t` holds more than one live resource.
+pub fn sole_counts(t: &LeakTracker) -> (usize, usize) {
+    let live = t.live();
+    assert!(live.len() <= 1, "{live:?}");
+    live.first().map_or((0, 0), |i| (i.allocations, i.bytes))
 }
