@@ -64,6 +64,22 @@ pub fn run_self(role: &str, env: &[(&str, &str)]) -> Output {
         .unwrap()
 }
 
+/// What the program under test wrote to stdout in a child of [`run_self`] that passed:
+/// `out` without the test harness's own text around it (`running 1 test`, `test main ... `
+/// before, `ok` and `test result: …` after, which `--nocapture` puts on the lines the
+/// child's output shares), and with whatever came after the harness ended (an exit
+/// report) kept.
+pub fn child_stdout(out: &str) -> String {
+    let body = out
+        .strip_prefix("\nrunning 1 test\ntest main ... ")
+        .unwrap_or_else(|| panic!("not the stdout of one libtest test: {out:?}"));
+    let (printed, result) = body
+        .rsplit_once("ok\n\ntest result: ok. ")
+        .unwrap_or_else(|| panic!("no passing test result: {out:?}"));
+    let after = result.split_once("\n\n").map_or("", |(_, a)| a);
+    format!("{printed}{after}")
+}
+
 /// A fresh, empty directory for this test.
 pub fn temp_dir(name: &str) -> PathBuf {
     let d =
