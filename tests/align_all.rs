@@ -2,17 +2,14 @@
 //! block is aligned, recorded with its requested size, survives realloc, and is freed
 //! exactly.
 
+mod common;
+use common::sole_counts;
+
 use leaktracker::{stats, LeakTracker, TrackingAllocator};
 use std::alloc::{alloc, dealloc, realloc, Layout};
 
 #[global_allocator]
 static ALLOC: TrackingAllocator = TrackingAllocator::system();
-
-fn totals(t: &LeakTracker) -> (usize, usize) {
-    let live = t.live();
-    assert!(live.len() <= 1, "{live:?}");
-    live.first().map_or((0, 0), |i| (i.allocations, i.bytes))
-}
 
 #[test]
 fn main() {
@@ -38,7 +35,7 @@ fn main() {
             }
         }
     }
-    assert_eq!(totals(&tracker), (blocks.len(), expected_bytes));
+    assert_eq!(sole_counts(&tracker), (blocks.len(), expected_bytes));
     assert_eq!(blocks.len(), 13 * 4);
     assert_eq!(stats().records, baseline + 52);
 
@@ -58,7 +55,7 @@ fn main() {
         *p = q;
         *layout = Layout::from_size_align(new_size, layout.align()).unwrap();
     }
-    assert_eq!(totals(&tracker), (52, expected_bytes));
+    assert_eq!(sole_counts(&tracker), (52, expected_bytes));
 
     // Free them one by one: exact counts after each.
     let mut n = blocks.len();
@@ -67,7 +64,7 @@ fn main() {
         unsafe { dealloc(p, layout) };
         n -= 1;
         expected_bytes -= layout.size();
-        assert_eq!(totals(&tracker), (n, expected_bytes));
+        assert_eq!(sole_counts(&tracker), (n, expected_bytes));
     }
     assert_eq!(stats().records, baseline);
 
@@ -82,8 +79,8 @@ fn main() {
     };
     assert_eq!(&*page as *const Page as usize % 4096, 0);
     assert_eq!(&*line as *const Line as usize % 64, 0);
-    assert_eq!(totals(&tracker), (2, 4096 + 64));
+    assert_eq!(sole_counts(&tracker), (2, 4096 + 64));
     assert_eq!(page.0[4095] + line.0, 3);
     drop((page, line));
-    assert_eq!(totals(&tracker), (0, 0));
+    assert_eq!(sole_counts(&tracker), (0, 0));
 }

@@ -2,6 +2,9 @@
 //! polling thread's previous tag (a scope around the executor, an outer instrumented task)
 //! is back after every poll, after the last one, and after a poll that panics.
 
+mod common;
+use common::counts_of;
+
 use std::future::Future;
 use std::hint::black_box;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -66,14 +69,6 @@ fn run<F: Future>(fut: F, cx: &mut Context<'_>, mut between: impl FnMut()) -> (F
     }
 }
 
-fn counts(name: &str) -> (usize, usize) {
-    TRACKER
-        .live()
-        .iter()
-        .find(|l| l.name == name)
-        .map_or((0, 0), |l| (l.allocations, l.bytes))
-}
-
 #[test]
 fn main() {
     // Everything the test itself needs is allocated before the scope opens.
@@ -94,8 +89,8 @@ fn main() {
     let task = TRACKER.instrument(three_polls(), "task", "request");
     let (task_out, polls) = run(task, &mut cx, || outer_blocks.push(block(7)));
     assert_eq!(polls, 3);
-    assert_eq!(counts("task"), (3, 600));
-    assert_eq!(counts("executor"), (3, 21));
+    assert_eq!(counts_of(&TRACKER, "task"), (3, 600));
+    assert_eq!(counts_of(&TRACKER, "executor"), (3, 21));
 
     // 2. Nested: a task that polls an instrumented child by hand gets its tag back after
     //    each of the child's polls.
@@ -114,12 +109,12 @@ fn main() {
     let parent = TRACKER.instrument(parent_body, "parent", "request");
     let (parent_out, polls) = run(parent, &mut cx, || outer_blocks.push(block(7)));
     assert_eq!(polls, 3);
-    assert_eq!(counts("child"), (3, 600));
+    assert_eq!(counts_of(&TRACKER, "child"), (3, 600));
     assert_eq!(
-        counts("parent"),
+        counts_of(&TRACKER, "parent"),
         (1 + 3, 4 * std::mem::size_of::<Box<[u8]>>() + 3 * 11)
     );
-    assert_eq!(counts("executor"), (6, 42));
+    assert_eq!(counts_of(&TRACKER, "executor"), (6, 42));
 
     // 3. A poll that panics: unwinding restores the executor's tag.
     let panicky = TRACKER.instrument(
@@ -139,8 +134,8 @@ fn main() {
         .expect_err("the second poll panics");
     drop(payload);
     outer_blocks.push(block(7));
-    assert_eq!(counts("panicky"), (2, 121));
-    assert_eq!(counts("executor"), (8, 56));
+    assert_eq!(counts_of(&TRACKER, "panicky"), (2, 121));
+    assert_eq!(counts_of(&TRACKER, "executor"), (8, 56));
 
     // 4. The scope ends: nothing is tagged any more, not even by polls of the same kind.
     drop(scope);

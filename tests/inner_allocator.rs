@@ -4,6 +4,9 @@
 //! does not come from the global allocator), and the records are right — also when the
 //! inner allocator fails.
 
+mod common;
+use common::counts;
+
 use leaktracker::{stats, LeakTracker, TrackingAllocator};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -96,13 +99,6 @@ unsafe impl GlobalAlloc for Counting {
 static ALLOC: TrackingAllocator<Counting> = TrackingAllocator::new(Counting {
     total: AtomicUsize::new(0),
 });
-
-fn counts(t: &LeakTracker) -> Vec<(String, usize, usize)> {
-    t.live()
-        .into_iter()
-        .map(|i| (i.name, i.allocations, i.bytes))
-        .collect()
-}
 
 fn one(f: impl FnOnce(&mut Calls)) -> Calls {
     let mut c = Calls::default();

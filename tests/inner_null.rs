@@ -1,6 +1,9 @@
 //! The inner allocator returns null: `TrackingAllocator` returns null too and records
 //! nothing; a failed `realloc` leaves the old block and its record as they were.
 
+mod common;
+use common::counts;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::hint::black_box;
@@ -82,13 +85,6 @@ impl Drop for Raw {
         // SAFETY: allocated with `self.layout` by the global allocator, freed once.
         unsafe { std::alloc::dealloc(self.ptr, self.layout) }
     }
-}
-
-fn counts(t: &LeakTracker) -> Vec<(String, usize, usize)> {
-    t.live()
-        .into_iter()
-        .map(|i| (i.name, i.allocations, i.bytes))
-        .collect()
 }
 
 #[test]

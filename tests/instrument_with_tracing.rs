@@ -32,14 +32,6 @@ async fn leak(size: usize) {
     black_box(Box::leak(black_box(vec![1u8; size]).into_boxed_slice()));
 }
 
-/// (name, kind, allocations, bytes) of `t`'s live resources.
-fn live(t: &LeakTracker) -> Vec<(String, String, usize, usize)> {
-    t.live()
-        .into_iter()
-        .map(|l| (l.name, l.kind, l.allocations, l.bytes))
-        .collect()
-}
-
 fn entry(name: &str, size: usize) -> (String, String, usize, usize) {
     (name.to_owned(), "task".to_owned(), 1, size)
 }
@@ -93,7 +85,7 @@ fn main() {
     let global = LeakTracker::global();
     rt.block_on(global.instrument(leak(101), "global", "task"));
     rt.block_on(LeakTracker::global().instrument(leak(102), "global-call", "task"));
-    let global_live = live(global);
+    let global_live = counts_with_kind(global);
     assert!(
         global_live.contains(&entry("global", 101)),
         "{global_live:?}"
@@ -107,19 +99,19 @@ fn main() {
     rt.block_on((&tracker).instrument(leak(103), "by-ref", "task"));
     rt.block_on(LeakTracker::instrument(&tracker, leak(104), "path", "task"));
     assert_eq!(
-        live(&tracker),
+        counts_with_kind(&tracker),
         vec![entry("by-ref", 103), entry("path", 104)]
     );
 
     let leaked: &'static LeakTracker = Box::leak(Box::new(LeakTracker::new()));
     rt.block_on(leaked.instrument(leak(105), "static-ref", "task"));
-    assert_eq!(live(leaked), vec![entry("static-ref", 105)]);
+    assert_eq!(counts_with_kind(leaked), vec![entry("static-ref", 105)]);
 
     let arc = Arc::new(LeakTracker::new());
     rt.block_on((&*arc).instrument(leak(106), "arc-deref", "task"));
     rt.block_on(arc.as_ref().instrument(leak(107), "arc-as-ref", "task"));
     assert_eq!(
-        live(&arc),
+        counts_with_kind(&arc),
         vec![entry("arc-deref", 106), entry("arc-as-ref", 107)]
     );
 

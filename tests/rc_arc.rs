@@ -3,6 +3,9 @@
 //! scope is found by `untrack`, with the same size), and a tracked `Rc`/`Arc` leaves when
 //! its last clone drops (its last `Weak` too: the block lives until then).
 
+mod common;
+use common::counts;
+
 use leaktracker::{stats, LeakTracker, Trackable, TrackingAllocator};
 use std::fmt::Debug;
 use std::hint::black_box;
@@ -15,13 +18,6 @@ static ALLOC: TrackingAllocator = TrackingAllocator::system();
 #[repr(align(64))]
 #[derive(Debug)]
 struct Aligned([u8; 100]);
-
-fn counts(t: &LeakTracker) -> Vec<(String, usize, usize)> {
-    t.live()
-        .into_iter()
-        .map(|i| (i.name, i.allocations, i.bytes))
-        .collect()
-}
 
 /// Makes `make()` inside a fresh scope; checks that the scope recorded exactly one block of
 /// the size `heap_block` reports, and that `untrack` finds it there.

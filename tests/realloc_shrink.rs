@@ -1,19 +1,15 @@
 //! A tagged block shrunk (and grown again) keeps its tag with its new size; shrinking a
 //! Vec to nothing frees the block and its record.
 
+mod common;
+use common::counts;
+
 use leaktracker::{stats, LeakTracker, TrackingAllocator};
 use std::alloc::{alloc, dealloc, realloc, Layout};
 use std::hint::black_box;
 
 #[global_allocator]
 static ALLOC: TrackingAllocator = TrackingAllocator::system();
-
-fn counts(t: &LeakTracker) -> Vec<(String, usize, usize)> {
-    t.live()
-        .into_iter()
-        .map(|i| (i.name, i.allocations, i.bytes))
-        .collect()
-}
 
 #[test]
 fn main() {

@@ -1,18 +1,14 @@
 //! A block keeps its lack of a tag: allocated outside a scope, grown inside one, it stays
 //! untagged. And a block tagged by one scope, grown inside another, stays the first's.
 
+mod common;
+use common::counts;
+
 use leaktracker::{stats, LeakTracker, TrackingAllocator};
 use std::hint::black_box;
 
 #[global_allocator]
 static ALLOC: TrackingAllocator = TrackingAllocator::system();
-
-fn counts(t: &LeakTracker) -> Vec<(String, usize, usize)> {
-    t.live()
-        .into_iter()
-        .map(|i| (i.name, i.allocations, i.bytes))
-        .collect()
-}
 
 #[test]
 fn main() {

@@ -2,6 +2,9 @@
 //! unwinds: allocations after it are untagged, or tagged by the enclosing scope. Guards
 //! dropped out of order are memory-safe and restore what they replaced.
 
+mod common;
+use common::counts;
+
 use std::hint::black_box;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -9,13 +12,6 @@ use leaktracker::{LeakTracker, TrackingAllocator};
 
 #[global_allocator]
 static ALLOC: TrackingAllocator = TrackingAllocator::system();
-
-fn counts(t: &LeakTracker) -> Vec<(String, usize, usize)> {
-    t.live()
-        .into_iter()
-        .map(|i| (i.name, i.allocations, i.bytes))
-        .collect()
-}
 
 #[test]
 fn main() {

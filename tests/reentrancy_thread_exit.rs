@@ -2,6 +2,9 @@
 //! leaked with `mem::forget`, and a guard kept in a thread-local. Destructors that
 //! allocate (and even open scopes) work, and the counts stay exact.
 
+mod common;
+use common::counts_sorted;
+
 use std::cell::RefCell;
 use std::hint::black_box;
 use std::sync::Mutex;
@@ -38,16 +41,6 @@ thread_local! {
     static LATE: RefCell<Option<AllocOnDrop>> = const { RefCell::new(None) };
 }
 
-fn counts() -> Vec<(String, usize, usize)> {
-    let mut v: Vec<_> = T
-        .live()
-        .into_iter()
-        .map(|i| (i.name, i.allocations, i.bytes))
-        .collect();
-    v.sort();
-    v
-}
-
 #[test]
 fn main() {
     assert!(leaktracker::is_installed());
@@ -68,7 +61,7 @@ fn main() {
     .join()
     .unwrap();
     assert_eq!(
-        counts(),
+        counts_sorted(&T),
         vec![
             ("forgotten".into(), 1, 123),
             ("in-dtor-0".into(), 1, 55),
@@ -86,7 +79,7 @@ fn main() {
     .join()
     .unwrap();
     assert_eq!(
-        counts(),
+        counts_sorted(&T),
         vec![
             ("forgotten".into(), 1, 123),
             ("in-dtor-0".into(), 1, 55), // two scopes of the same name:

@@ -2,6 +2,9 @@
 //! inside a scope does not tag its own allocations: the scope's counts stay exactly what
 //! the user allocated.
 
+mod common;
+use common::counts;
+
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::time::Duration;
@@ -10,13 +13,6 @@ use leaktracker::{Backtraces, LeakTracker, TrackError, TrackingAllocator};
 
 #[global_allocator]
 static ALLOC: TrackingAllocator = TrackingAllocator::system();
-
-fn counts(t: &LeakTracker) -> Vec<(String, usize, usize)> {
-    t.live()
-        .into_iter()
-        .map(|i| (i.name, i.allocations, i.bytes))
-        .collect()
-}
 
 fn round(mode: Backtraces) {
     leaktracker::set_backtraces(mode);

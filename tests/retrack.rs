@@ -2,6 +2,9 @@
 //! order), moving between trackers (local and global), moving a scope's block to a
 //! tracker, and a user type that delegates `Trackable`.
 
+mod common;
+use common::counts_with_kind;
+
 use leaktracker::{
     stats, track_resource, untrack_resource, LeakTracker, Trackable, TrackingAllocator,
 };
@@ -11,13 +14,6 @@ use std::time::Duration;
 
 #[global_allocator]
 static ALLOC: TrackingAllocator = TrackingAllocator::system();
-
-fn summary(t: &LeakTracker) -> Vec<(String, String, usize, usize)> {
-    t.live()
-        .into_iter()
-        .map(|i| (i.name, i.kind, i.allocations, i.bytes))
-        .collect()
-}
 
 fn s(n: &str, k: &str, a: usize, b: usize) -> (String, String, usize, usize) {
     (n.into(), k.into(), a, b)
@@ -54,7 +50,7 @@ fn main() {
     t1.track(&a, "a2", "k").unwrap();
     let after = t1.live();
     assert_eq!(
-        summary(&t1),
+        counts_with_kind(&t1),
         [
             s("a2", "k", 1, 10),
             s("b2", "k2", 1, 20),
@@ -69,13 +65,16 @@ fn main() {
 
     // 2. Between trackers: t1 -> t2 -> global -> t1.
     t2.track(&b, "b-in-t2", "moved").unwrap();
-    assert_eq!(summary(&t1), [s("a2", "k", 1, 10), s("c", "k", 1, 30)]);
-    assert_eq!(summary(&t2), [s("b-in-t2", "moved", 1, 20)]);
+    assert_eq!(
+        counts_with_kind(&t1),
+        [s("a2", "k", 1, 10), s("c", "k", 1, 30)]
+    );
+    assert_eq!(counts_with_kind(&t2), [s("b-in-t2", "moved", 1, 20)]);
     assert!(!t1.untrack(&b));
     track_resource(&b, "b-global", "moved").unwrap();
     assert!(t2.live().is_empty());
     assert_eq!(
-        summary(LeakTracker::global()),
+        counts_with_kind(LeakTracker::global()),
         [s("b-global", "moved", 1, 20)]
     );
     t1.track(&b, "b-home", "k").unwrap();
@@ -83,7 +82,7 @@ fn main() {
     assert!(!untrack_resource(&b));
     // Back in t1 it is a new entry: last in the order.
     assert_eq!(
-        summary(&t1),
+        counts_with_kind(&t1),
         [
             s("a2", "k", 1, 10),
             s("c", "k", 1, 30),
@@ -101,16 +100,19 @@ fn main() {
             black_box(Box::new([0u8; 60])),
         )
     };
-    assert_eq!(summary(&t2), [s("batch", "scope", 3, 150)]);
+    assert_eq!(counts_with_kind(&t2), [s("batch", "scope", 3, 150)]);
     t1.track(&x, "x", "from-scope").unwrap();
     t2.track(&y, "y", "from-scope").unwrap();
     assert_eq!(
-        summary(&t2),
+        counts_with_kind(&t2),
         [s("batch", "scope", 1, 60), s("y", "from-scope", 1, 50)]
     );
-    assert_eq!(summary(&t1).last().unwrap(), &s("x", "from-scope", 1, 40));
+    assert_eq!(
+        counts_with_kind(&t1).last().unwrap(),
+        &s("x", "from-scope", 1, 40)
+    );
     assert!(t2.untrack(&z));
-    assert_eq!(summary(&t2), [s("y", "from-scope", 1, 50)]);
+    assert_eq!(counts_with_kind(&t2), [s("y", "from-scope", 1, 50)]);
     assert!(t1.untrack(&x));
     assert_eq!(stats().records, baseline + 4);
 
@@ -123,13 +125,13 @@ fn main() {
         .unwrap();
     session.state.extend(std::iter::repeat_n(1, 1000));
     assert_eq!(
-        summary(&t2)[1],
+        counts_with_kind(&t2)[1],
         s("session-9", "session", 1, session.state.capacity())
     );
     t2.track(&session, "session-9-renamed", "session").unwrap();
-    assert_eq!(summary(&t2)[1].0, "session-9-renamed");
+    assert_eq!(counts_with_kind(&t2)[1].0, "session-9-renamed");
     t1.track(&session, "session-in-t1", "session").unwrap();
-    assert_eq!(summary(&t2).len(), 1);
+    assert_eq!(counts_with_kind(&t2).len(), 1);
     assert!(t1.untrack(&session));
     assert!(!t2.untrack(&session));
 

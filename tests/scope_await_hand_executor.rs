@@ -6,6 +6,9 @@
 //! awaits; a pending future dropped (in a scope, outside one, with a panicking drop); a
 //! poll that panics with a scope open; a guard that escapes as the future's output.
 
+mod common;
+use common::counts_of;
+
 use std::future::Future;
 use std::hint::black_box;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -73,15 +76,6 @@ fn is(name: &str) -> Option<String> {
     Some(name.to_string())
 }
 
-/// Live blocks and bytes of the resource `name`.
-fn counts(name: &str) -> (usize, usize) {
-    TRACKER
-        .live()
-        .iter()
-        .find(|l| l.name == name)
-        .map_or((0, 0), |l| (l.allocations, l.bytes))
-}
-
 fn kept(size: usize) -> Box<[u8]> {
     black_box(vec![1u8; size].into_boxed_slice())
 }
@@ -133,8 +127,8 @@ fn main() {
             panic!("three polls")
         };
         assert_eq!(tag(), None, "after the last poll");
-        assert_eq!(counts("s1"), (3, 333));
-        assert_eq!(counts("t1"), (0, 0));
+        assert_eq!(counts_of(&TRACKER, "s1"), (3, 333));
+        assert_eq!(counts_of(&TRACKER, "t1"), (0, 0));
         keep.extend(out);
     }
 
@@ -289,9 +283,9 @@ fn main() {
         );
         drop(exec);
         assert_eq!(tag(), None);
-        assert_eq!(counts(scope_name), (2, 100));
+        assert_eq!(counts_of(&TRACKER, scope_name), (2, 100));
     }
-    assert_eq!(counts("t5"), (0, 0));
+    assert_eq!(counts_of(&TRACKER, "t5"), (0, 0));
 
     // 6. A pending future whose drop panics (a scope open in it) and a poll that panics
     //    with a scope open: unwinding gives the thread its tag back.

@@ -5,6 +5,9 @@
 //! the parent its own tag back, and `block_on` on a multi-threaded runtime keeps the
 //! caller's tag between polls.
 
+mod common;
+use common::counts_of;
+
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -39,14 +42,6 @@ fn tag() -> Option<String> {
 
 fn is(name: &str) -> Option<String> {
     Some(name.to_string())
-}
-
-fn counts(name: &str) -> (usize, usize) {
-    TRACKER
-        .live()
-        .iter()
-        .find(|l| l.name == name)
-        .map_or((0, 0), |l| (l.allocations, l.bytes))
 }
 
 /// Task `i`: a scope held across three yields, keeping a block of `111 + i` bytes before
@@ -97,9 +92,12 @@ fn main() {
             assert_eq!(tag(), None, "the LocalSet's own tag between tasks");
         }
         for i in 0..8 {
-            assert_eq!(counts(&format!("scope-{i}")), (3, 3 * (111 + i)));
             assert_eq!(
-                counts(&format!("task-{i}")),
+                counts_of(&TRACKER, &format!("scope-{i}")),
+                (3, 3 * (111 + i))
+            );
+            assert_eq!(
+                counts_of(&TRACKER, &format!("task-{i}")),
                 (1, 4 * std::mem::size_of::<Box<[u8]>>())
             );
         }
@@ -120,7 +118,7 @@ fn main() {
         h.abort();
         assert!(h.await.unwrap_err().is_cancelled());
         assert_eq!(tag(), None, "after the aborted task was dropped");
-        assert_eq!(counts("aborted-scope"), (1, 77));
+        assert_eq!(counts_of(&TRACKER, "aborted-scope"), (1, 77));
 
         // 3. select! drops a pending instrumented branch (a scope open in it) inside the
         //    parent's poll: the parent's own scope tags again afterwards.

@@ -1,18 +1,14 @@
 //! `clear` while a scope is open: the scope's blocks so far are forgotten, the scope stays
 //! open and goes on tagging new allocations; other trackers' scopes are untouched.
 
+mod common;
+use common::counts;
+
 use leaktracker::{stats, LeakTracker, TrackingAllocator};
 use std::hint::black_box;
 
 #[global_allocator]
 static ALLOC: TrackingAllocator = TrackingAllocator::system();
-
-fn counts(t: &LeakTracker) -> Vec<(String, usize, usize)> {
-    t.live()
-        .into_iter()
-        .map(|i| (i.name, i.allocations, i.bytes))
-        .collect()
-}
 
 #[test]
 fn main() {

@@ -1,18 +1,14 @@
 //! Scopes nest: the innermost scope wins, and the outer one resumes tagging when the inner
 //! guard drops; after the last guard, nothing is tagged.
 
+mod common;
+use common::counts_with_kind;
+
 use leaktracker::{stats, LeakTracker, TrackingAllocator};
 use std::hint::black_box;
 
 #[global_allocator]
 static ALLOC: TrackingAllocator = TrackingAllocator::system();
-
-fn summary(t: &LeakTracker) -> Vec<(String, String, usize, usize)> {
-    t.live()
-        .into_iter()
-        .map(|i| (i.name, i.kind, i.allocations, i.bytes))
-        .collect()
-}
 
 fn s(name: &str, kind: &str, n: usize, b: usize) -> (String, String, usize, usize) {
     (name.to_string(), kind.to_string(), n, b)
@@ -40,7 +36,7 @@ fn main() {
     let untagged = black_box(Box::new([0u8; 60]));
 
     assert_eq!(
-        summary(&tracker),
+        counts_with_kind(&tracker),
         [
             s("request", "http", 2, 60),
             s("query", "database", 2, 60),
@@ -61,15 +57,15 @@ fn main() {
         }
         g = black_box(Box::new([0u8; 80]));
     }
-    assert_eq!(summary(&other), [s("foreign", "other", 1, 70)]);
+    assert_eq!(counts_with_kind(&other), [s("foreign", "other", 1, 70)]);
     assert_eq!(
-        summary(&tracker).last().unwrap(),
+        counts_with_kind(&tracker).last().unwrap(),
         &s("outer-again", "http", 1, 80)
     );
 
     drop((a, c, e));
     assert_eq!(
-        summary(&tracker)[..2],
+        counts_with_kind(&tracker)[..2],
         [
             s("query", "database", 2, 60),
             s("outer-again", "http", 1, 80)

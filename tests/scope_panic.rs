@@ -1,19 +1,15 @@
 //! A scope guard dropped while unwinding (caught by `catch_unwind`) restores the tag it
 //! replaced: the outer scope resumes, and after it nothing is tagged.
 
+mod common;
+use common::counts;
+
 use leaktracker::{stats, LeakTracker, TrackingAllocator};
 use std::hint::black_box;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 #[global_allocator]
 static ALLOC: TrackingAllocator = TrackingAllocator::system();
-
-fn summary(t: &LeakTracker) -> Vec<(String, usize, usize)> {
-    t.live()
-        .into_iter()
-        .map(|i| (i.name, i.allocations, i.bytes))
-        .collect()
-}
 
 #[test]
 fn main() {
@@ -37,11 +33,11 @@ fn main() {
     assert_eq!(err.downcast_ref::<u32>(), Some(&7));
     drop(err);
     assert_eq!(
-        summary(&tracker),
+        counts(&tracker),
         [("outer".to_string(), 2, 40), ("inner".to_string(), 1, 20)]
     );
     drop((a, b, c));
-    assert_eq!(summary(&tracker), [("inner".to_string(), 1, 20)]);
+    assert_eq!(counts(&tracker), [("inner".to_string(), 1, 20)]);
     tracker.clear();
     assert_eq!(stats().records, baseline);
 
@@ -72,13 +68,13 @@ fn main() {
     );
     // The payload was allocated while "mid" was the tag; all else inside was freed
     // ("deep"'s payload was dropped by `unwrap_err()`).
-    let live = summary(&tracker);
+    let live = counts(&tracker);
     assert_eq!(live[0], ("outer-2".to_string(), 1, 80));
     // The payload: a `Box<String>` (24 bytes) and the `String`'s buffer.
     let cap = msg.downcast_ref::<String>().unwrap().capacity();
     assert_eq!(live[1..], [("mid".to_string(), 2, 24 + cap)]);
     drop(msg);
-    assert_eq!(summary(&tracker), [("outer-2".to_string(), 1, 80)]);
+    assert_eq!(counts(&tracker), [("outer-2".to_string(), 1, 80)]);
     drop(d);
     assert!(tracker.live().is_empty());
     drop(e);

@@ -1,18 +1,14 @@
 //! A block tagged by a scope belongs to the scope's tracker: `untrack` on that tracker
 //! removes it from the scope's resource; any other tracker's `untrack` does nothing.
 
+mod common;
+use common::counts;
+
 use leaktracker::{stats, untrack_resource, LeakTracker, TrackingAllocator};
 use std::hint::black_box;
 
 #[global_allocator]
 static ALLOC: TrackingAllocator = TrackingAllocator::system();
-
-fn counts(t: &LeakTracker) -> Vec<(String, usize, usize)> {
-    t.live()
-        .into_iter()
-        .map(|i| (i.name, i.allocations, i.bytes))
-        .collect()
-}
 
 #[test]
 fn main() {

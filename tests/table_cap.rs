@@ -6,6 +6,9 @@
 //! so which blocks get a record depends on their addresses; the assertions compare
 //! `recorded + dropped` with what was attempted, and use `untrack` to find recorded blocks.
 
+mod common;
+use common::counts;
+
 use std::hint::black_box;
 
 use leaktracker::{set_max_records, stats, LeakTracker, TrackError, TrackingAllocator};
@@ -21,14 +24,6 @@ fn records() -> usize {
 
 fn dropped() -> u64 {
     stats().dropped_records
-}
-
-/// (name, allocations, bytes) of every live resource of `t`.
-fn live(t: &LeakTracker) -> Vec<(String, usize, usize)> {
-    t.live()
-        .into_iter()
-        .map(|i| (i.name, i.allocations, i.bytes))
-        .collect()
 }
 
 #[test]
@@ -56,7 +51,7 @@ fn main() {
     let dropped1 = dropped() - base_dropped;
     assert_eq!(recorded, SHARDS, "every shard holds exactly its cap of 1");
     assert_eq!(recorded as u64 + dropped1, attempted as u64);
-    assert_eq!(live(&t), vec![("capped".into(), recorded, 24 * recorded)]);
+    assert_eq!(counts(&t), vec![("capped".into(), recorded, 24 * recorded)]);
     // Every block is served and usable, recorded or not.
     for (i, b) in blocks.iter_mut().enumerate() {
         assert!(b.iter().all(|&x| x == i as u8));
@@ -73,7 +68,7 @@ fn main() {
     assert_eq!(t.track(&fresh, "fresh", "cap"), Err(TrackError::TableFull));
     assert_eq!(dropped(), d + 1);
     assert_eq!(records() - base_records, SHARDS);
-    assert_eq!(live(&t), vec![("capped".into(), SHARDS, 24 * SHARDS)]);
+    assert_eq!(counts(&t), vec![("capped".into(), SHARDS, 24 * SHARDS)]);
     assert!(!t.untrack(&fresh));
     assert_eq!(fresh, vec![9u8; 100]);
 
@@ -109,8 +104,8 @@ fn main() {
             (name, 1, 24)
         })
         .collect();
-    assert_eq!(live(&t), want);
-    assert_eq!(live(&other), vec![("moved".into(), 1, 24)]);
+    assert_eq!(counts(&t), want);
+    assert_eq!(counts(&other), vec![("moved".into(), 1, 24)]);
     // A block that never got a record cannot be tracked while the table is full.
     let unrecorded = (0..blocks.len())
         .find(|i| !recorded_idx.contains(i))
@@ -166,7 +161,7 @@ fn main() {
     assert_eq!(records() - base_records, 501);
     assert_eq!(dropped(), d);
     assert_eq!(
-        live(&t),
+        counts(&t),
         vec![(
             "uncapped".into(),
             501,

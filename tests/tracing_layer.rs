@@ -6,6 +6,9 @@
 
 #![cfg(feature = "tracing")]
 
+mod common;
+use common::counts_with_kind;
+
 use std::hint::black_box;
 use std::sync::Barrier;
 
@@ -25,15 +28,6 @@ fn block(size: usize) -> Box<[u8]> {
 
 fn leak(size: usize) {
     black_box(Box::leak(block(size)));
-}
-
-/// (name, kind, allocations, bytes) of every live resource, oldest first.
-fn summary() -> Vec<(String, String, usize, usize)> {
-    TRACKER
-        .live()
-        .into_iter()
-        .map(|l| (l.name, l.kind, l.allocations, l.bytes))
-        .collect()
 }
 
 fn entry(
@@ -70,7 +64,7 @@ fn main() {
     }
     kept.push(block(400)); // outside every span: untagged
     assert_eq!(
-        summary(),
+        counts_with_kind(&TRACKER),
         [entry("request", "svc", 2, 400), entry("7", "main", 2, 401)]
     );
 
@@ -100,13 +94,16 @@ fn main() {
     });
     drop(batch);
     assert_eq!(
-        summary()[2],
+        counts_with_kind(&TRACKER)[2],
         entry("batch-1", "worker", 4, 50 + 51 + 60 + 61),
         "{:?}",
-        summary()
+        counts_with_kind(&TRACKER)
     );
     drop(from_threads);
-    assert_eq!(summary()[2], entry("batch-1", "worker", 2, 121));
+    assert_eq!(
+        counts_with_kind(&TRACKER)[2],
+        entry("batch-1", "worker", 2, 121)
+    );
 
     // 3. Out-of-order exits and a span entered twice on one thread.
     let a = info_span!(target: "svc", "a", conn_id = "span-a");
@@ -126,7 +123,7 @@ fn main() {
     drop(ga);
     kept.push(block(15)); // untagged
     drop((a, b));
-    let now = summary();
+    let now = counts_with_kind(&TRACKER);
     assert_eq!(
         now[3..],
         [entry("span-a", "svc", 1, 14), entry("span-b", "svc", 3, 33)]
@@ -137,7 +134,7 @@ fn main() {
     late.record("conn_id", "conn-9");
     late.in_scope(|| leak(9));
     drop(late);
-    assert_eq!(summary()[5], entry("conn-9", "svc", 1, 9));
+    assert_eq!(counts_with_kind(&TRACKER)[5], entry("conn-9", "svc", 1, 9));
 
     // 5. A scope around a span: the span tags while entered, the scope before and after.
     {
@@ -152,7 +149,7 @@ fn main() {
     info_span!(target: "svc", "clean").in_scope(|| drop(black_box(block(1000))));
 
     assert_eq!(
-        summary(),
+        counts_with_kind(&TRACKER),
         [
             entry("request", "svc", 2, 400),
             entry("7", "main", 2, 401),
@@ -168,7 +165,7 @@ fn main() {
     // Freeing the kept blocks: only the leaked ones stay, under their spans' names.
     drop(kept);
     assert_eq!(
-        summary(),
+        counts_with_kind(&TRACKER),
         [
             entry("7", "main", 1, 201),
             entry("batch-1", "worker", 2, 121),

@@ -1,18 +1,15 @@
 //! `alloc_zeroed` inside a scope: the memory is zero and the block is recorded with its
 //! size; `vec![0; n]` (which uses `alloc_zeroed`) too.
 
+mod common;
+use common::first_counts;
+
 use leaktracker::{stats, LeakTracker, TrackingAllocator};
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::hint::black_box;
 
 #[global_allocator]
 static ALLOC: TrackingAllocator = TrackingAllocator::system();
-
-fn totals(t: &LeakTracker) -> (usize, usize) {
-    t.live()
-        .first()
-        .map_or((0, 0), |i| (i.allocations, i.bytes))
-}
 
 #[test]
 fn main() {
@@ -39,7 +36,7 @@ fn main() {
         }
     }
     let total: usize = cases.iter().map(|c| c.0).sum();
-    assert_eq!(totals(&tracker), (5, total));
+    assert_eq!(first_counts(&tracker), (5, total));
     assert_eq!(stats().records, baseline + 5);
     for &(p, layout) in &blocks {
         // SAFETY: `p` is live with `layout.size()` initialised (zeroed) bytes.
@@ -50,14 +47,14 @@ fn main() {
         // SAFETY: `p` is live with `layout`.
         unsafe { dealloc(p, layout) };
     }
-    assert_eq!(totals(&tracker), (0, 0));
+    assert_eq!(first_counts(&tracker), (0, 0));
 
     let (a, b) = {
         let _g = tracker.scope("vec-zero", "vec");
         (black_box(vec![0u8; 50_000]), black_box(vec![0u64; 1000]))
     };
     assert!(a.iter().all(|&x| x == 0) && b.iter().all(|&x| x == 0));
-    assert_eq!(totals(&tracker), (2, 58_000));
+    assert_eq!(first_counts(&tracker), (2, 58_000));
     drop((a, b));
     assert!(tracker.live().is_empty());
     assert_eq!(stats().records, baseline);

@@ -34,14 +34,6 @@ fn main() {
             drop(v);
         }
         "leak" => leak(),
-        "exit0" => {
-            leak();
-            std::process::exit(0);
-        }
-        "exit3" => {
-            leak();
-            std::process::exit(3);
-        }
         "panic" => {
             leak();
             panic!("boom in main");

@@ -1,7 +1,9 @@
-//! Shared helpers of the report, exit, check, gate and CLI tests: re-running the test
-//! binary as a child, building small fixture programs against this crate, temp dirs.
+//! Shared helpers of the tests: re-running the test binary as a child, building small
+//! fixture programs against this crate, temp dirs, and reading what a tracker holds as
+//! plain values that an assertion can spell out.
 #![allow(dead_code)]
 
+use leaktracker::LeakTracker;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -60,6 +62,22 @@ pub fn run_self(role: &str, env: &[(&str, &str)]) -> Output {
         .env(ROLE, role)
         .output()
         .unwrap()
+}
+
+/// What the program under test wrote to stdout in a child of [`run_self`] that passed:
+/// `out` without the test harness's own text around it (`running 1 test`, `test main ... `
+/// before, `ok` and `test result: …` after, which `--nocapture` puts on the lines the
+/// child's output shares), and with whatever came after the harness ended (an exit
+/// report) kept.
+pub fn child_stdout(out: &str) -> String {
+    let body = out
+        .strip_prefix("\nrunning 1 test\ntest main ... ")
+        .unwrap_or_else(|| panic!("not the stdout of one libtest test: {out:?}"));
+    let (printed, result) = body
+        .rsplit_once("ok\n\ntest result: ok. ")
+        .unwrap_or_else(|| panic!("no passing test result: {out:?}"));
+    let after = result.split_once("\n\n").map_or("", |(_, a)| a);
+    format!("{printed}{after}")
 }
 
 /// A fresh, empty directory for this test.
@@ -204,4 +222,56 @@ pub fn cli() -> PathBuf {
         String::from_utf8_lossy(&o.stderr)
     );
     target.join("debug").join("leaktracker")
+}
+
+// What a tracker holds, as values an assertion compares with a literal. Each reads
+// `t.live()` once.
+
+/// `(name, allocations, bytes)` of every live resource of `t`, in `live()` order.
+pub fn counts(t: &LeakTracker) -> Vec<(String, usize, usize)> {
+    t.live()
+        .into_iter()
+        .map(|i| (i.name, i.allocations, i.bytes))
+        .collect()
+}
+
+/// [`counts`], sorted (by name, then allocations, then bytes): for tests where the
+/// resources are made in an order the test does not fix.
+pub fn counts_sorted(t: &LeakTracker) -> Vec<(String, usize, usize)> {
+    let mut v = counts(t);
+    v.sort();
+    v
+}
+
+/// `(name, kind, allocations, bytes)` of every live resource of `t`, in `live()` order.
+pub fn counts_with_kind(t: &LeakTracker) -> Vec<(String, String, usize, usize)> {
+    t.live()
+        .into_iter()
+        .map(|i| (i.name, i.kind, i.allocations, i.bytes))
+        .collect()
+}
+
+/// `(allocations, bytes)` of `t`'s first live resource named `name`; `(0, 0)` if it has
+/// none. Other resources are not looked at.
+pub fn counts_of(t: &LeakTracker, name: &str) -> (usize, usize) {
+    t.live()
+        .iter()
+        .find(|l| l.name == name)
+        .map_or((0, 0), |l| (l.allocations, l.bytes))
+}
+
+/// `(allocations, bytes)` of `t`'s first live resource, whatever its name; `(0, 0)` if it
+/// has none. Any further resources are not looked at: see [`sole_counts`] for the check
+/// that there are none.
+pub fn first_counts(t: &LeakTracker) -> (usize, usize) {
+    t.live()
+        .first()
+        .map_or((0, 0), |i| (i.allocations, i.bytes))
+}
+
+/// [`first_counts`], and panics if `t` holds more than one live resource.
+pub fn sole_counts(t: &LeakTracker) -> (usize, usize) {
+    let live = t.live();
+    assert!(live.len() <= 1, "{live:?}");
+    live.first().map_or((0, 0), |i| (i.allocations, i.bytes))
 }
