@@ -11,74 +11,31 @@ use std::time::Duration;
 use crate::guard::Reentrancy;
 use crate::os::write_stderr;
 use crate::report::{AllowPattern, LeakReport};
+use crate::settings::{BacktraceSetting, EnvDuration, LeakExitCode, UnwinderSetting};
 use crate::stack::{Backtraces, Unwinder};
 use crate::verdict::Verdict;
-
-/// `LEAKTRACKER_BACKTRACE` spelling of a backtrace setting: `0`, `1`, `sample:N`.
-pub(crate) fn backtrace_setting(mode: Backtraces) -> String {
-    match mode {
-        Backtraces::All => "1".to_string(),
-        Backtraces::Sample(n) => format!("sample:{n}"),
-        _ => "0".to_string(),
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // Parsers (total functions: any input gives a value or an error, never a panic)
 
 /// Parses `0`, `250ms`, `5s`, `2m`, `1h`.
 pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    if s == "0" {
-        return Some(Duration::ZERO);
-    }
-    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
-    if digits == 0 {
-        return None;
-    }
-    let n: u64 = s[..digits].parse().ok()?;
-    let ms_per = match &s[digits..] {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        _ => return None,
-    };
-    n.checked_mul(ms_per).map(Duration::from_millis)
+    s.parse().ok().map(|EnvDuration(d)| d)
 }
 
 /// Parses an exit code in 1..=255.
 pub(crate) fn parse_exit_code(s: &str) -> Option<u8> {
-    match s.trim().parse::<u8>() {
-        Ok(0) | Err(_) => None,
-        Ok(n) => Some(n),
-    }
+    s.parse().ok().map(|LeakExitCode(n)| n)
 }
 
 /// Parses `0`, `1`, `sample:N` (N ≥ 1; `sample:1` is `1`).
 pub(crate) fn parse_backtrace(s: &str) -> Option<Backtraces> {
-    match s.trim() {
-        "0" => Some(Backtraces::Off),
-        "1" => Some(Backtraces::All),
-        other => {
-            let n: u32 = other.strip_prefix("sample:")?.parse().ok()?;
-            match n {
-                0 => None,
-                1 => Some(Backtraces::All),
-                n => Some(Backtraces::Sample(n)),
-            }
-        }
-    }
+    s.parse().ok().map(|BacktraceSetting(b)| b)
 }
 
 /// `LEAKTRACKER_UNWIND` spelling of an unwinder: `tables`, `system`, `frame-pointers` (`fp`).
 pub(crate) fn parse_unwinder(s: &str) -> Option<Unwinder> {
-    match s.trim() {
-        "system" => Some(Unwinder::System),
-        "tables" => Some(Unwinder::Tables),
-        "frame-pointers" | "fp" => Some(Unwinder::FramePointers),
-        _ => None,
-    }
+    s.parse().ok().map(|UnwinderSetting(u)| u)
 }
 
 /// Parses a comma-separated allow-list; empty items are skipped. Returns the good
@@ -954,7 +911,6 @@ mod tests {
         ] {
             assert_eq!(parse_backtrace(bad), None, "{bad:?}");
         }
-        assert_eq!(backtrace_setting(Backtraces::Sample(10)), "sample:10");
         assert_eq!(parse_unwinder("system"), Some(Unwinder::System));
         assert_eq!(
             parse_unwinder(" frame-pointers "),
