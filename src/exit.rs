@@ -14,91 +14,7 @@ use crate::report::{AllowPattern, LeakReport};
 use crate::stack::{Backtraces, Unwinder};
 use crate::verdict::Verdict;
 
-/// `LEAKTRACKER_BACKTRACE` spelling of a backtrace setting: `0`, `1`, `sample:N`.
-pub(crate) fn backtrace_setting(mode: Backtraces) -> String {
-    match mode {
-        Backtraces::All => "1".to_string(),
-        Backtraces::Sample(n) => format!("sample:{n}"),
-        _ => "0".to_string(),
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Parsers (total functions: any input gives a value or an error, never a panic)
-
-/// Parses `0`, `250ms`, `5s`, `2m`, `1h`.
-pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    if s == "0" {
-        return Some(Duration::ZERO);
-    }
-    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
-    if digits == 0 {
-        return None;
-    }
-    let n: u64 = s[..digits].parse().ok()?;
-    let ms_per = match &s[digits..] {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        _ => return None,
-    };
-    n.checked_mul(ms_per).map(Duration::from_millis)
-}
-
-/// Parses an exit code in 1..=255.
-pub(crate) fn parse_exit_code(s: &str) -> Option<u8> {
-    match s.trim().parse::<u8>() {
-        Ok(0) | Err(_) => None,
-        Ok(n) => Some(n),
-    }
-}
-
-/// Parses `0`, `1`, `sample:N` (N ≥ 1; `sample:1` is `1`).
-pub(crate) fn parse_backtrace(s: &str) -> Option<Backtraces> {
-    match s.trim() {
-        "0" => Some(Backtraces::Off),
-        "1" => Some(Backtraces::All),
-        other => {
-            let n: u32 = other.strip_prefix("sample:")?.parse().ok()?;
-            match n {
-                0 => None,
-                1 => Some(Backtraces::All),
-                n => Some(Backtraces::Sample(n)),
-            }
-        }
-    }
-}
-
-/// `LEAKTRACKER_UNWIND` spelling of an unwinder: `tables`, `system`, `frame-pointers` (`fp`).
-pub(crate) fn parse_unwinder(s: &str) -> Option<Unwinder> {
-    match s.trim() {
-        "system" => Some(Unwinder::System),
-        "tables" => Some(Unwinder::Tables),
-        "frame-pointers" | "fp" => Some(Unwinder::FramePointers),
-        _ => None,
-    }
-}
-
-/// Parses a comma-separated allow-list; empty items are skipped. Returns the good
-/// patterns and the bad items.
-pub(crate) fn parse_allow_list(s: &str) -> (Vec<AllowPattern>, Vec<String>) {
-    let mut good = Vec::new();
-    let mut bad = Vec::new();
-    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-        match item.parse() {
-            Ok(p) => good.push(p),
-            Err(_) => bad.push(item.to_string()),
-        }
-    }
-    (good, bad)
-}
-
-/// Parses a record cap (a non-negative integer).
-pub(crate) fn parse_max_records(s: &str) -> Option<usize> {
-    s.trim().parse().ok()
-}
+mod env;
 
 // ---------------------------------------------------------------------------------------
 // Warnings about bad values
@@ -176,6 +92,7 @@ enum Target {
 /// | `LEAKTRACKER_IGNORE` | comma-separated allow-list: `kind:cache,name:global-*` |
 /// | `LEAKTRACKER_BACKTRACE` | `1`: a backtrace for each tagged block; `sample:N`: for one block in N; `0`: none |
 /// | `LEAKTRACKER_UNWIND` | `tables` (default): the unwind tables; `frame-pointers` (or `fp`): the frame-pointer chain (fast; build with `-C force-frame-pointers=yes`); `system`: libunwind |
+/// | `LEAKTRACKER_VERDICT` | `default`: one-time and amortised retention is not a leak (see [`Verdict`]); `strict`: every live tagged block is a leak; `show-all` (alone or after a comma): every block group judged not a leak is listed, not one summary line per reason |
 /// | `LEAKTRACKER_MAX_RECORDS` | caps the record table (see [`set_max_records`](crate::set_max_records)) |
 /// | `LEAKTRACKER_SIGNAL` | a signal name (`USR2`, `USR1`, `HUP`, …): each delivery writes a live report (open units in progress) to `LEAKTRACKER_REPORT`'s path and the process goes on; refused, with one line, when the program already handles that signal |
 /// | `LEAKTRACKER_INTERVAL` | a duration (`60s`): a live report every interval |
@@ -263,186 +180,7 @@ impl ExitReport {
     /// described by one line on stderr and replaced by its default.
     pub fn from_env() -> ExitReport {
         let _r = Reentrancy::enter();
-        let mut cfg = ExitReport::new();
-        let get = |name: &str| std::env::var_os(name);
-        let text = |name: &str, v: &OsString| -> Option<String> {
-            match v.to_str() {
-                Some(s) => Some(s.to_string()),
-                None => {
-                    warn(&format!("{name} is not valid UTF-8; ignored"));
-                    None
-                }
-            }
-        };
-        if let Some(v) = get("LEAKTRACKER_REPORT") {
-            if v.is_empty() {
-                warn("LEAKTRACKER_REPORT is empty (expected `stderr` or a file path); no exit report");
-            } else if v == "stderr" {
-                cfg.target = Some(Target::Stderr);
-            } else {
-                cfg.target = Some(Target::File(v));
-            }
-        }
-        if let Some(v) = get("LEAKTRACKER_MIN_AGE") {
-            if let Some(s) = text("LEAKTRACKER_MIN_AGE", &v) {
-                match parse_duration(&s) {
-                    Some(d) => cfg.min_age = d,
-                    None => warn(&format!(
-                        "LEAKTRACKER_MIN_AGE={} is not a duration (0, 250ms, 5s, 2m, 1h); using 0",
-                        quoted(&s)
-                    )),
-                }
-            }
-        }
-        if let Some(v) = get("LEAKTRACKER_EXIT_CODE") {
-            if let Some(s) = text("LEAKTRACKER_EXIT_CODE", &v) {
-                match parse_exit_code(&s) {
-                    Some(c) => cfg.exit_code = Some(c),
-                    None => warn(&format!(
-                        "LEAKTRACKER_EXIT_CODE={} is not an exit code from 1 to 255; leaks will not change the exit status",
-                        quoted(&s)
-                    )),
-                }
-            }
-        }
-        if let Some(v) = get("LEAKTRACKER_IGNORE") {
-            if let Some(s) = text("LEAKTRACKER_IGNORE", &v) {
-                let (good, bad) = parse_allow_list(&s);
-                cfg.ignore = good;
-                if !bad.is_empty() {
-                    warn(&format!(
-                        "LEAKTRACKER_IGNORE: {} not `kind:GLOB` or `name:GLOB`; ignored",
-                        quoted_items(&bad)
-                    ));
-                }
-            }
-        }
-        if let Some(v) = get("LEAKTRACKER_BACKTRACE") {
-            if let Some(s) = text("LEAKTRACKER_BACKTRACE", &v) {
-                match parse_backtrace(&s) {
-                    Some(m) => cfg.backtraces = Some(m),
-                    None => warn(&format!(
-                        "LEAKTRACKER_BACKTRACE={} is not 0, 1 or sample:N; no backtraces",
-                        quoted(&s)
-                    )),
-                }
-            }
-        }
-        if let Some(v) = get("LEAKTRACKER_UNWIND") {
-            if let Some(s) = text("LEAKTRACKER_UNWIND", &v) {
-                match parse_unwinder(&s) {
-                    Some(u) => cfg.unwinder = Some(u),
-                    None => warn(&format!(
-                        "LEAKTRACKER_UNWIND={} is not `tables`, `system` or `frame-pointers`; using tables",
-                        quoted(&s)
-                    )),
-                }
-            }
-        }
-        if let Some(v) = get("LEAKTRACKER_VERDICT") {
-            if let Some(s) = text("LEAKTRACKER_VERDICT", &v) {
-                for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-                    if item == "show-all" {
-                        cfg.show_all = true;
-                    } else {
-                        match item.parse::<Verdict>() {
-                            Ok(v) => cfg.verdict = v,
-                            Err(_) => warn(&format!(
-                                "LEAKTRACKER_VERDICT: {} is not `default`, `strict` or `show-all`; using default",
-                                quoted(item)
-                            )),
-                        }
-                    }
-                }
-            }
-        }
-        // The verdict tells one-time initialisation from per-unit retention by allocation
-        // site: a report or gate without a backtrace setting gets stacks.
-        if get("LEAKTRACKER_BACKTRACE").is_none()
-            && (cfg.target.is_some() || cfg.exit_code.is_some())
-        {
-            cfg.backtraces = Some(Backtraces::All);
-            cfg.stacks_for_verdict = true;
-        }
-        if let Some(v) = get("LEAKTRACKER_MAX_RECORDS") {
-            if let Some(s) = text("LEAKTRACKER_MAX_RECORDS", &v) {
-                match parse_max_records(&s) {
-                    Some(n) => cfg.max_records = Some(n),
-                    None => warn(&format!(
-                        "LEAKTRACKER_MAX_RECORDS={} is not a number of records; no cap",
-                        quoted(&s)
-                    )),
-                }
-            }
-        }
-        cfg.live_from_env();
-        cfg
-    }
-
-    /// The live-report variables: `LEAKTRACKER_SIGNAL`, `LEAKTRACKER_INTERVAL`,
-    /// `LEAKTRACKER_KEEP`, `LEAKTRACKER_LABELS`.
-    fn live_from_env(&mut self) {
-        use crate::live::{parse_interval, parse_keep, parse_labels, parse_signal};
-        let text = |name: &str| -> Option<String> {
-            let v = std::env::var_os(name)?;
-            match v.into_string() {
-                Ok(s) => Some(s),
-                Err(_) => {
-                    warn(&format!("{name} is not valid UTF-8; ignored"));
-                    None
-                }
-            }
-        };
-        if let Some(s) = text("LEAKTRACKER_SIGNAL") {
-            match parse_signal(&s) {
-                Some(sig) => self.snapshot_signal = Some(sig),
-                None => warn(&format!(
-                    "LEAKTRACKER_SIGNAL={} is not a signal a report can be asked with (USR1, USR2, HUP, …); no snapshots on a signal",
-                    quoted(&s)
-                )),
-            }
-        }
-        if let Some(s) = text("LEAKTRACKER_INTERVAL") {
-            match parse_interval(&s) {
-                Some(d) => self.interval = Some(d),
-                None => warn(&format!(
-                    "LEAKTRACKER_INTERVAL={} is not a duration above 0 (500ms, 60s, 5m, 1h); no interval snapshots",
-                    quoted(&s)
-                )),
-            }
-        }
-        if let Some(s) = text("LEAKTRACKER_KEEP") {
-            match parse_keep(&s) {
-                Some(n) => self.keep = Some(n),
-                None => warn(&format!(
-                    "LEAKTRACKER_KEEP={} is not a number of files from 1 up; every snapshot file stays",
-                    quoted(&s)
-                )),
-            }
-        }
-        if let Some(s) = text("LEAKTRACKER_LABELS") {
-            let (good, bad) = parse_labels(&s);
-            if !bad.is_empty() {
-                warn(&format!(
-                    "LEAKTRACKER_LABELS: {} not `key=value`; ignored",
-                    quoted_items(&bad)
-                ));
-            }
-            self.labels = Some(good);
-        }
-        if let Some(s) = text("LEAKTRACKER_REPORT_ON") {
-            let (good, bad) = crate::live::parse_report_on(&s);
-            if !bad.is_empty() {
-                warn(&format!(
-                    "LEAKTRACKER_REPORT_ON: {} not `term`, `int` or `hup`; ignored",
-                    quoted_items(&bad)
-                ));
-            }
-            self.report_on = good;
-        }
-        if (self.snapshot_signal.is_some() || self.interval.is_some()) && self.target.is_none() {
-            warn("LEAKTRACKER_SIGNAL and LEAKTRACKER_INTERVAL write to LEAKTRACKER_REPORT's path, which is not set; snapshots go to stderr");
-        }
+        env::from_vars(|name| std::env::var_os(name), &mut |msg| warn(&msg))
     }
 
     /// Whether a live-report variable is set.
@@ -906,84 +644,34 @@ fn run_exit_report(status: Option<i32>) {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::env::{from_vars, parse_allow_list, SETTINGS};
+    use crate::settings::{BacktraceSetting, EnvDuration, LeakExitCode, UnwinderSetting};
 
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("0"), Some(Duration::ZERO));
-        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_duration("5s"), Some(Duration::from_secs(5)));
-        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
-        assert_eq!(parse_duration(" 1h "), Some(Duration::from_secs(3600)));
-        for bad in [
-            "",
-            "5",
-            "s",
-            "5x",
-            "-5s",
-            "5 s",
-            "1.5s",
-            "ms",
-            "99999999999999999999s",
-            "18446744073709551615h",
-            "５s",
-        ] {
-            assert_eq!(parse_duration(bad), None, "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn exit_codes_and_backtraces() {
-        assert_eq!(parse_exit_code("1"), Some(1));
-        assert_eq!(parse_exit_code("255"), Some(255));
-        for bad in ["0", "256", "-1", "", "x", "1.0"] {
-            assert_eq!(parse_exit_code(bad), None, "{bad:?}");
-        }
-        assert_eq!(parse_backtrace("0"), Some(Backtraces::Off));
-        assert_eq!(parse_backtrace("1"), Some(Backtraces::All));
-        assert_eq!(parse_backtrace("sample:1"), Some(Backtraces::All));
-        assert_eq!(parse_backtrace("sample:10"), Some(Backtraces::Sample(10)));
-        for bad in [
-            "",
-            "2",
-            "yes",
-            "sample:",
-            "sample:0",
-            "sample:-3",
-            "sample:x",
-        ] {
-            assert_eq!(parse_backtrace(bad), None, "{bad:?}");
-        }
-        assert_eq!(backtrace_setting(Backtraces::Sample(10)), "sample:10");
-        assert_eq!(parse_unwinder("system"), Some(Unwinder::System));
-        assert_eq!(
-            parse_unwinder(" frame-pointers "),
-            Some(Unwinder::FramePointers)
-        );
-        assert_eq!(parse_unwinder("fp"), Some(Unwinder::FramePointers));
-        for bad in ["", "dwarf", "System", "frame pointers"] {
-            assert_eq!(parse_unwinder(bad), None, "{bad:?}");
-        }
+    /// Every parser, and every variable of the table set to `s` at once.
+    fn parse_everything(s: &str) {
+        let _ = s.parse::<EnvDuration>();
+        let _ = s.parse::<LeakExitCode>();
+        let _ = s.parse::<BacktraceSetting>();
+        let _ = s.parse::<UnwinderSetting>();
+        let _ = parse_allow_list(s);
+        let mut warnings = 0;
+        let _ = from_vars(|_| Some(s.into()), &mut |w| {
+            assert!(!w.contains('\n'), "{w:?}");
+            warnings += 1;
+        });
+        // At most one line a variable, one a verdict item, and the snapshot line.
+        assert!(warnings <= SETTINGS.len() + crate::settings::items(s).count() + 1);
     }
 
     proptest::proptest! {
         #[test]
         fn parsers_take_any_input(s in "\\PC*") {
-            let _ = parse_duration(&s);
-            let _ = parse_exit_code(&s);
-            let _ = parse_backtrace(&s);
-            let _ = parse_unwinder(&s);
-            let _ = parse_allow_list(&s);
-            let _ = parse_max_records(&s);
+            parse_everything(&s);
         }
 
         #[test]
         fn parsers_take_near_misses(s in "(sample:|kind:|name:|[0-9]{0,25})(ms|s|m|h|[0-9]|,|:|\\*| )*") {
-            let _ = parse_duration(&s);
-            let _ = parse_exit_code(&s);
-            let _ = parse_backtrace(&s);
-            let _ = parse_allow_list(&s);
-            let _ = parse_max_records(&s);
+            parse_everything(&s);
         }
     }
 

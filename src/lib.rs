@@ -164,6 +164,7 @@ mod os;
 mod pprof;
 pub mod report;
 mod resource;
+mod settings;
 mod stack;
 mod sync;
 mod table;

@@ -33,6 +33,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::guard::Reentrancy;
 use crate::report::{AllowPattern, LeakReport};
+use crate::settings::{items, EnvDuration};
 use crate::verdict::Verdict;
 
 // ---------------------------------------------------------------------------------------
@@ -85,7 +86,7 @@ pub(crate) fn signal_name(sig: libc::c_int) -> &'static str {
 pub(crate) fn parse_report_on(s: &str) -> (Vec<libc::c_int>, Vec<String>) {
     let mut good = Vec::new();
     let mut bad = Vec::new();
-    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+    for item in items(s) {
         let sig = match item.to_ascii_lowercase().trim_start_matches("sig") {
             "term" => libc::SIGTERM,
             "int" => libc::SIGINT,
@@ -104,7 +105,10 @@ pub(crate) fn parse_report_on(s: &str) -> (Vec<libc::c_int>, Vec<String>) {
 
 /// Parses a snapshot interval: a duration above zero (`500ms`, `60s`, `5m`, `1h`).
 pub(crate) fn parse_interval(s: &str) -> Option<Duration> {
-    crate::exit::parse_duration(s).filter(|d| !d.is_zero())
+    s.parse()
+        .ok()
+        .map(|EnvDuration(d)| d)
+        .filter(|d| !d.is_zero())
 }
 
 /// Parses how many snapshot files stay: a number from 1 up.
@@ -117,7 +121,7 @@ pub(crate) fn parse_keep(s: &str) -> Option<usize> {
 pub(crate) fn parse_labels(s: &str) -> (Vec<(String, String)>, Vec<String>) {
     let mut good: Vec<(String, String)> = Vec::new();
     let mut bad = Vec::new();
-    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+    for item in items(s) {
         match item.split_once('=') {
             Some((k, v)) if !k.trim().is_empty() => {
                 let (k, v) = (k.trim().to_string(), v.trim().to_string());

@@ -45,6 +45,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::guard::Reentrancy;
 use crate::resource::{self, Origin, Snapshot};
+use crate::settings::{BacktraceSetting, EnvDuration};
 use crate::text::{allow_list_line, by_kind, plural, totals_text};
 use crate::units::{Age, Bytes};
 use crate::verdict::{self, Candidate, NotLeakGroup, SiteFacts, Verdict};
@@ -595,7 +596,7 @@ impl LeakReport {
             younger: Totals::default(),
             dropped_records: crate::stats().dropped_records,
             allocator_installed: crate::is_installed(),
-            backtraces: crate::exit::backtrace_setting(crate::backtraces()),
+            backtraces: BacktraceSetting(crate::backtraces()).to_string(),
             notes: stack_notes,
             read_back: None,
             live: LiveFields {
@@ -1928,7 +1929,7 @@ struct JsonLeak {
 
 /// Parses a minimum age as `LEAKTRACKER_MIN_AGE` spells it: `0`, `250ms`, `5s`, `2m`, `1h`.
 pub fn parse_age(s: &str) -> Option<Duration> {
-    crate::exit::parse_duration(s)
+    s.parse().ok().map(|EnvDuration(d)| d)
 }
 
 /// Normalises a resource name for comparisons across runs: hex addresses (`0x…`) and the
