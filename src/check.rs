@@ -6,12 +6,12 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::ptr::NonNull;
 use std::time::Duration;
 
 use crate::guard::Reentrancy;
 use crate::report::{AllowPattern, LeakReport};
-use crate::{LeakTracker, ScopeGuard};
+use crate::tracker::OpenScope;
+use crate::LeakTracker;
 
 /// Checks that a test frees what it allocates on its thread.
 ///
@@ -36,10 +36,10 @@ use crate::{LeakTracker, ScopeGuard};
 /// before the check starts (the capture buffer is allocated by the first print).
 #[must_use = "assert the check at the end of the test with `assert_no_leaks`"]
 pub struct LeakCheck {
-    /// Borrows `*tracker`; always dropped before it (`None` once ended).
-    scope: Option<ScopeGuard<'static>>,
-    /// A `Box<LeakTracker>` turned into a raw pointer, freed on drop.
-    tracker: NonNull<LeakTracker>,
+    /// The check's scope (`None` once ended); dropped before the tracker (field order).
+    scope: Option<OpenScope>,
+    /// The check's private tracker.
+    tracker: LeakTracker,
     name: Cow<'static, str>,
     ignore: Vec<AllowPattern>,
     min_age: Duration,
@@ -67,15 +67,9 @@ impl LeakCheck {
                 Cow::Owned(s) => Cow::Owned(String::from(s.as_str())),
                 b => b,
             };
-            (Box::into_raw(Box::new(LeakTracker::new())), name)
+            (LeakTracker::new(), name)
         };
-        // SAFETY: `tracker` comes from `Box::into_raw`, so it is non-null.
-        let tracker = unsafe { NonNull::new_unchecked(tracker) };
-        // SAFETY: the box stays allocated, at the same address, until `Drop` frees it
-        // after dropping `scope`, the only borrow made here; the `'static` reference
-        // never leaves this struct.
-        let t: &'static LeakTracker = unsafe { tracker.as_ref() };
-        let scope = t.scope(name.clone(), "leak-check");
+        let scope = tracker.open_scope(name.clone(), Cow::Borrowed("leak-check"));
         LeakCheck {
             scope: Some(scope),
             tracker,
@@ -98,15 +92,10 @@ impl LeakCheck {
         self
     }
 
-    fn tracker(&self) -> &LeakTracker {
-        // SAFETY: the box lives until `Drop`.
-        unsafe { self.tracker.as_ref() }
-    }
-
     /// What the check has tagged that is still live, now (the check goes on). Judged as
     /// at the end of the check: what its open scope holds is listed.
     pub fn report(&self) -> LeakReport {
-        LeakReport::of(self.tracker())
+        LeakReport::of(&self.tracker)
             .at_exit(true)
             .min_age(self.min_age)
             .allow_list(self.ignore.iter().cloned())
@@ -147,9 +136,9 @@ impl LeakCheck {
 impl Drop for LeakCheck {
     fn drop(&mut self) {
         drop(self.scope.take());
+        // The tracker goes next (clearing its tags), under the guard: its own frees are
+        // not the test's.
         let _r = Reentrancy::enter();
-        // SAFETY: `tracker` came from `Box::into_raw` and is freed once, here; the scope
-        // that borrowed it is gone.
-        drop(unsafe { Box::from_raw(self.tracker.as_ptr()) });
+        drop(std::mem::take(&mut self.tracker));
     }
 }

@@ -164,6 +164,7 @@ mod os;
 mod pprof;
 pub mod report;
 mod resource;
+mod scope;
 mod settings;
 mod stack;
 mod sync;

@@ -15,8 +15,9 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
 use crate::clock::Timestamp;
-use crate::guard::{swap_tag, Reentrancy};
-use crate::resource::{self, hot, Origin};
+use crate::guard::Reentrancy;
+use crate::resource::{self, Origin};
+use crate::scope::{swap_tag, Hold};
 use crate::LeakTracker;
 
 /// Tells layers apart in the per-thread list of entered spans (span ids are only unique
@@ -211,6 +212,8 @@ impl Visit for Picked {
 struct SpanResource {
     layer: u64,
     res: u32,
+    /// The span's hold: the resource stays while the span is open.
+    _hold: Hold,
     name: Cow<'static, str>,
     kind: Cow<'static, str>,
     created: Timestamp,
@@ -218,8 +221,8 @@ struct SpanResource {
 
 impl Drop for SpanResource {
     fn drop(&mut self) {
+        // Then the hold goes, as the field drops.
         crate::resource::mark_ended(self.res);
-        hot(self.res).release_hold();
     }
 }
 
@@ -228,7 +231,7 @@ impl Drop for SpanResource {
 struct Entered {
     layer: u64,
     span: u64,
-    prev: Option<u32>,
+    prev: Option<Hold>,
 }
 
 thread_local! {
@@ -239,16 +242,13 @@ thread_local! {
 
 /// Makes `res` the current thread's tag, and remembers the tag it replaces for [`leave`].
 /// The caller hands over a hold on `res`: the thread's tag owns it from now on.
-fn enter(layer: u64, span: u64, res: u32) {
+fn enter(layer: u64, span: u64, res: Hold) {
     let _r = Reentrancy::enter();
-    let pushed = ENTERED.try_with(|stack| {
+    // If the thread is being torn down, nothing is tagged and the hold just goes.
+    let _ = ENTERED.try_with(|stack| {
         let prev = swap_tag(Some(res));
         stack.borrow_mut().push(Entered { layer, span, prev });
     });
-    if pushed.is_err() {
-        // The thread is being torn down: tag nothing.
-        hot(res).release_hold();
-    }
 }
 
 /// Undoes the innermost [`enter`] of `span` on this thread. When it is the innermost entry,
@@ -264,14 +264,14 @@ fn leave(layer: u64, span: u64) {
             return;
         };
         let gone = stack.remove(pos);
+        // The span's tag (or, out of order, the tag the next entry saved: the span's
+        // too) is released as it drops here.
         let released = if pos == stack.len() {
             swap_tag(gone.prev)
         } else {
             std::mem::replace(&mut stack[pos].prev, gone.prev)
         };
-        if let Some(r) = released {
-            hot(r).release_hold();
-        }
+        drop(released);
     });
 }
 
@@ -290,7 +290,7 @@ where
         let name = picked.name.map_or(Cow::Borrowed(meta.name()), Cow::Owned);
         let kind = picked.kind.map_or(Cow::Borrowed(meta.target()), Cow::Owned);
         let created = Timestamp::now();
-        let Some(res) =
+        let Some(hold) =
             self.tracker
                 .get()
                 .new_resource(name.clone(), kind.clone(), Origin::Span, created)
@@ -299,13 +299,14 @@ where
         };
         let mut ext = span.extensions_mut();
         if ext.get_mut::<SpanResource>().is_some() {
-            // Another `LeakLayer` in the same subscriber tags this span already.
-            hot(res).release_hold();
+            // Another `LeakLayer` in the same subscriber tags this span already (the
+            // new resource goes with its hold).
             return;
         }
         ext.insert(SpanResource {
             layer: self.id,
-            res,
+            res: hold.id(),
+            _hold: hold,
             name,
             kind,
             created,
@@ -347,8 +348,7 @@ where
                 return;
             };
             // Alive: the extension holds it (and cannot go while we read it).
-            hot(sr.res).acquire_hold();
-            sr.res
+            Hold::acquire(sr.res)
         };
         enter(self.id, id.into_u64(), res);
     }

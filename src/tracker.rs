@@ -20,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::clock::Timestamp;
 use crate::guard::{self, Reentrancy};
 use crate::resource::{self, hot, pack, unpack, Origin, MAX_BLOCK_SIZE, RECORDS};
+use crate::scope::{ContextFrame, Hold, TagGuard};
 use crate::stack::{self, Backtraces};
 use crate::units::{Age, Bytes};
 
@@ -377,7 +378,7 @@ impl LeakTracker {
         kind: Cow<'static, str>,
         origin: Origin,
         created: Timestamp,
-    ) -> Option<u32> {
+    ) -> Option<Hold> {
         resource::create(
             self.id(),
             name,
@@ -386,6 +387,7 @@ impl LeakTracker {
             created,
             self.capture_setting(),
         )
+        .map(Hold::adopt_created)
     }
 
     /// The process-wide tracker behind [`track_resource`] and [`untrack_resource`].
@@ -458,23 +460,19 @@ impl LeakTracker {
         let id = self.id();
         let now = Timestamp::now();
         // Pin the block's current resource (if any) while we look at it.
-        let pinned = RECORDS.update(addr, |v| {
-            let r = unpack(v).1;
-            hot(r).acquire_hold();
-            (Some(v), r)
-        });
-        if let Some(r) = pinned {
-            let h = hot(r);
+        let pinned = RECORDS.update(addr, |v| (Some(v), Hold::acquire(unpack(v).1)));
+        if let Some(pin) = pinned {
+            let h = hot(pin.id());
             if h.tracker() == id && h.origin() == Origin::Object {
-                resource::update(r, name, kind, now);
-                h.release_hold();
+                resource::update(pin.id(), name, kind, now);
                 return Ok(());
             }
-            h.release_hold();
         }
         let capture = self.capture_setting();
-        let new = resource::create(id, name, kind, Origin::Object, now, capture)
+        let created = resource::create(id, name, kind, Origin::Object, now, capture)
+            .map(Hold::adopt_created)
             .ok_or(TrackError::TooManyResources)?;
+        let new = created.id();
         let h = hot(new);
         // The stack of the `track` call, captured with no lock held.
         let stack = if capture != stack::CAPTURE_OFF && stack::should_capture(capture, size) {
@@ -498,7 +496,8 @@ impl LeakTracker {
         if stored.is_ok() {
             resource::set_block_stack(addr, stack);
         }
-        h.release_hold(); // the creation hold: from now on the block keeps it alive
+        // The creation hold goes: from now on the block keeps the resource alive.
+        drop(created);
         stored.map_err(|_| TrackError::TableFull)
     }
 
@@ -541,19 +540,28 @@ impl LeakTracker {
         name: impl Into<Cow<'static, str>>,
         kind: impl Into<Cow<'static, str>>,
     ) -> ScopeGuard<'_> {
-        let res = {
+        ScopeGuard {
+            scope: self.open_scope(name.into(), kind.into()),
+            _tracker: PhantomData,
+        }
+    }
+
+    /// Opens a scope (see [`scope`](Self::scope)) whose guard does not borrow the tracker:
+    /// for owners that keep the tracker alive themselves (`LeakCheck`).
+    pub(crate) fn open_scope(&self, name: Cow<'static, str>, kind: Cow<'static, str>) -> OpenScope {
+        let hold = {
             let _r = Reentrancy::enter();
-            let mut name = name.into();
+            let mut name = name;
             if name.is_empty() {
                 let n = SCOPE_COUNTER.fetch_add(1, Ordering::Relaxed);
                 name = Cow::Owned(format!("scope-{n}"));
             }
-            self.new_resource(name, kind.into(), Origin::Scope, Timestamp::now())
+            self.new_resource(name, kind, Origin::Scope, Timestamp::now())
         };
-        ScopeGuard {
-            res,
-            tag: TagGuard::install(res),
-            _tracker: PhantomData,
+        OpenScope {
+            res: hold.as_ref().map(Hold::id),
+            tag: TagGuard::install(hold),
+            _thread: PhantomData,
         }
     }
 
@@ -577,7 +585,7 @@ impl LeakTracker {
         name: impl Into<Cow<'static, str>>,
         kind: impl Into<Cow<'static, str>>,
     ) -> Instrumented<F> {
-        let res = {
+        let hold = {
             let _r = Reentrancy::enter();
             let mut name = name.into();
             if name.is_empty() {
@@ -593,8 +601,8 @@ impl LeakTracker {
         }
         Instrumented {
             inner: ManuallyDrop::new(fut),
-            cur: res,
-            task: res,
+            task: hold.as_ref().map(Hold::id),
+            cur: hold,
             ctx,
         }
     }
@@ -651,46 +659,6 @@ pub fn untrack_resource<T: Trackable + ?Sized>(obj: &T) -> bool {
 // ---------------------------------------------------------------------------------------
 // Tags on the current thread
 
-/// Makes a resource the current thread's tag and restores the previous tag on drop.
-///
-/// The thread's current tag owns one hold on its resource: installing a tag hands the
-/// previous tag's hold to this guard, and dropping the guard releases the current tag's
-/// hold and gives the saved one back. So every tag a thread can hold keeps its resource
-/// alive, whatever order guards drop in.
-///
-/// A guard belongs to the tagging context it was opened in: the thread's own, or the
-/// instrumented future being polled (see [`Instrumented`]). Dropped in that context, it
-/// restores the tag it replaced there. Dropped anywhere else (a guard that a future
-/// returned, or one moved into a future), the tag it replaced belongs to a context that is
-/// not running: it changes nothing of the running one and only gives up its hold.
-struct TagGuard {
-    prev: Option<u32>,
-    ctx: u32,
-}
-
-impl TagGuard {
-    /// Installs `res`, whose hold the caller hands over.
-    fn install(res: Option<u32>) -> TagGuard {
-        TagGuard {
-            prev: guard::swap_tag(res),
-            ctx: guard::context(),
-        }
-    }
-}
-
-impl Drop for TagGuard {
-    fn drop(&mut self) {
-        let released = if guard::context() == self.ctx {
-            guard::swap_tag(self.prev)
-        } else {
-            self.prev
-        };
-        if let Some(r) = released {
-            hot(r).release_hold();
-        }
-    }
-}
-
 /// Returned by [`LeakTracker::scope`]: tags the thread's allocations until dropped.
 ///
 /// Not `Send`: a tag belongs to the thread that opened the scope, so a guard cannot be
@@ -705,18 +673,26 @@ impl Drop for TagGuard {
 /// ```
 #[must_use = "the scope ends when the guard is dropped"]
 pub struct ScopeGuard<'a> {
-    /// The scope's own resource (marked ended when the guard drops).
-    res: Option<u32>,
-    tag: TagGuard,
-    _tracker: PhantomData<(&'a LeakTracker, *const ())>,
+    scope: OpenScope,
+    _tracker: PhantomData<&'a LeakTracker>,
 }
 
 impl fmt::Debug for ScopeGuard<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ScopeGuard")
-            .field("restores", &self.tag.prev)
+            .field("restores", &self.scope.tag.restores())
             .finish()
     }
+}
+
+/// An open scope: its resource is the thread's tag (or a later scope's saved one) until
+/// this drops, when the resource is marked ended and the replaced tag restored. Not
+/// `Send`: the tag is the opening thread's.
+pub(crate) struct OpenScope {
+    /// The scope's own resource (marked ended when the scope drops).
+    res: Option<u32>,
+    tag: TagGuard,
+    _thread: PhantomData<*const ()>,
 }
 
 /// A future whose allocations are tagged while it is polled: see [`LeakTracker::instrument`].
@@ -733,37 +709,15 @@ pub struct Instrumented<F> {
     /// Dropped in `Drop`, inside the future's context.
     inner: ManuallyDrop<F>,
     /// The future's current tag (its task resource, or a scope opened in it) between
-    /// polls. Owns one hold on that resource.
-    cur: Option<u32>,
+    /// polls, with its hold.
+    cur: Option<Hold>,
     /// The future's context id.
     ctx: u32,
     /// The task's own resource (marked ended when the future is dropped).
     task: Option<u32>,
 }
 
-/// The thread's tag and context while an [`Instrumented`] is polled or dropped: put back
-/// when it goes (also while unwinding), after taking the future's current tag back into
-/// `cur`.
-struct ContextFrame<'a> {
-    cur: &'a mut Option<u32>,
-    outer: (Option<u32>, u32),
-}
-
-impl<'a> ContextFrame<'a> {
-    fn enter(cur: &'a mut Option<u32>, ctx: u32) -> ContextFrame<'a> {
-        // The hold of `*cur` moves to the thread's tag, the thread's hold to `outer`.
-        let outer = guard::switch_context(*cur, ctx);
-        ContextFrame { cur, outer }
-    }
-}
-
-impl Drop for ContextFrame<'_> {
-    fn drop(&mut self) {
-        *self.cur = guard::switch_context(self.outer.0, self.outer.1).0;
-    }
-}
-
-impl Drop for ScopeGuard<'_> {
+impl Drop for OpenScope {
     fn drop(&mut self) {
         // Still held: by the thread's tag, or by a later scope's guard (out of order); the
         // tag guard releases it after this.
@@ -788,9 +742,8 @@ impl<F> Drop for Instrumented<F> {
             // never used again: this is `Instrumented`'s drop.
             unsafe { ManuallyDrop::drop(inner) };
         }
-        if let Some(r) = self.cur.take() {
-            hot(r).release_hold();
-        }
+        // The future's current tag's hold goes with it.
+        drop(self.cur.take());
     }
 }
 
