@@ -286,16 +286,20 @@ thread_local! {
 /// task's stack by the report and the verdict (a task's site ends at its `poll`). Walking
 /// them was most of the cost of a stack per block in an async service.
 pub(crate) struct TaskFrame {
-    previous: usize,
+    /// The mark it replaced, or `None` when no capture was ever on (nothing marked: a
+    /// poll without stacks pays one load).
+    previous: Option<usize>,
 }
 
 impl TaskFrame {
     /// `anchor`: the address of a local of the `poll` (forced onto its stack).
     #[inline(always)]
     pub(crate) fn enter(anchor: usize) -> TaskFrame {
-        let previous = TASK_FRAME
-            .try_with(|c| c.replace(anchor))
-            .unwrap_or(usize::MAX);
+        let previous = if EVER_ON.load(Ordering::Relaxed) {
+            TASK_FRAME.try_with(|c| c.replace(anchor)).ok()
+        } else {
+            None
+        };
         TaskFrame { previous }
     }
 }
@@ -303,7 +307,9 @@ impl TaskFrame {
 impl Drop for TaskFrame {
     #[inline(always)]
     fn drop(&mut self) {
-        let _ = TASK_FRAME.try_with(|c| c.set(self.previous));
+        if let Some(p) = self.previous {
+            let _ = TASK_FRAME.try_with(|c| c.set(p));
+        }
     }
 }
 
