@@ -59,7 +59,11 @@ fn frame_pointer() -> usize {
 /// enough) and the top of the thread's stack, which is mapped memory; each frame must
 /// lie above the one before it, so the walk ends.
 #[inline(never)]
-pub(super) fn walk(ips: &mut [usize], recs: &mut [usize], caller: usize) -> Option<usize> {
+pub(super) fn walk(
+    ips: &mut [super::Slot],
+    recs: &mut [super::Slot],
+    caller: usize,
+) -> Option<usize> {
     let top = stack_top()?;
     let marker = 0u8;
     let low = std::ptr::addr_of!(marker) as usize;
@@ -91,8 +95,8 @@ pub(super) fn walk(ips: &mut [usize], recs: &mut [usize], caller: usize) -> Opti
             skip = false;
         } else {
             skip = false;
-            ips[n] = ret;
-            recs[n] = fp;
+            ips[n] = super::Slot::new(ret);
+            recs[n] = super::Slot::new(fp);
             n += 1;
         }
         if next <= fp {

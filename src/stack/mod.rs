@@ -243,10 +243,15 @@ pub(crate) fn capture() -> Option<u32> {
     let _r = Reentrancy::enter();
     if let Some(s) = trim::sample() {
         // Learning the allocator path: the raw walk, by the unwind tables.
-        s.n = walk_tables_or_system(&mut s.ips);
+        let mut buf = [Slot::uninit(); trim::LEARN_DEPTH];
+        let n = walk_tables_or_system(&mut buf);
+        s.ips[..n].copy_from_slice(written(&buf, n));
+        s.n = n;
         return None;
     }
-    let mut ips = [0usize; MAX_CAPTURE];
+    // Not zeroed: up to 1.3 KiB a walk would write over anyway (a tenth of a frame-pointer
+    // capture's instructions went to `memset`); only the prefix a walk wrote is read.
+    let mut ips = [Slot::uninit(); MAX_CAPTURE];
     let want =
         (DEPTH.load(Ordering::Relaxed) + OWN_FRAMES_ALLOWANCE + trim::path_len()).min(MAX_CAPTURE);
     let out = &mut ips[..want];
@@ -254,14 +259,14 @@ pub(crate) fn capture() -> Option<u32> {
     // this function's, so a walk starts with the return address out of `capture`.
     let n = match unwinder() {
         Unwinder::FramePointers => {
-            let mut recs = [0usize; MAX_CAPTURE];
+            let mut recs = [Slot::uninit(); MAX_CAPTURE];
             let entry = capture as fn() -> Option<u32> as usize;
             let n = fp::walk(out, &mut recs[..want], entry).unwrap_or(0);
-            let own = trim::leading_own(&out[..n]);
+            let own = trim::leading_own(written(out, n));
             if n < want && n <= own + 2 {
                 FP_BROKEN.fetch_add(1, Ordering::Relaxed);
                 walk_tables_or_system(out)
-            } else if fp_gap(&out[..n], &recs[..n], own) {
+            } else if fp_gap(written(out, n), written(&recs, n), own) {
                 FP_GAPS.fetch_add(1, Ordering::Relaxed);
                 walk_tables_or_system(out)
             } else {
@@ -271,8 +276,9 @@ pub(crate) fn capture() -> Option<u32> {
         Unwinder::Tables => walk_tables_or_system(out),
         Unwinder::System => walk_system(out),
     };
-    let own = trim::leading_own(&ips[..n]);
-    intern(&ips[own..n])
+    let walked = written(&ips, n);
+    let own = trim::leading_own(walked);
+    intern(&walked[own..])
 }
 
 thread_local! {
@@ -329,9 +335,39 @@ pub(super) fn task_frame_stop(sp: usize, top: usize) -> usize {
     }
 }
 
+/// One entry of a walk's output: written by the walk, read only once written.
+pub(super) type Slot = std::mem::MaybeUninit<usize>;
+
+/// The first `n` entries of `out`, which a walk wrote: every walker writes its output
+/// from the start, one entry after another, and returns how many it wrote; `n` is that
+/// count (or less), checked against the length here.
+#[inline(always)]
+fn written(out: &[Slot], n: usize) -> &[usize] {
+    let n = n.min(out.len());
+    // SAFETY: `out[..n]` was written by the walk (see above), so it holds initialised
+    // `usize`s, and `MaybeUninit<usize>` has `usize`'s layout.
+    unsafe { std::slice::from_raw_parts(out.as_ptr().cast::<usize>(), n) }
+}
+
 /// Links of a frame-pointer walk checked against the unwind tables, from the first frame
 /// after the allocator's own path.
 const FP_CHECKED_LINKS: usize = 6;
+
+/// Return addresses whose frame-pointer link the unwind tables confirmed, per thread.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+const FP_LINK_SLOTS: usize = 256;
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+thread_local! {
+    static FP_LINKS_OK: [std::cell::Cell<usize>; FP_LINK_SLOTS] =
+        const { [const { std::cell::Cell::new(0) }; FP_LINK_SLOTS] };
+}
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[inline(always)]
+fn fp_link_slot(ip: usize) -> usize {
+    (ip.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) % FP_LINK_SLOTS
+}
 
 /// Whether the frame-pointer chain skipped a frame just above the allocator's own path.
 /// The code there is the standard library's allocation machinery (`RawVec::grow_one`,
@@ -341,11 +377,35 @@ const FP_CHECKED_LINKS: usize = 6;
 /// than its own). A function without a frame pointer hides its caller from the chain, here
 /// the user function that allocated. So the first links of the chain are checked against
 /// the unwind tables (a cached rule each); any other part of the chain is not.
+///
+/// Whether the code at a return address keeps its caller's link is a property of that
+/// code, so a link the tables confirmed once is remembered (per thread, by return
+/// address): a stack walked before is checked with a few loads.
 #[inline(always)]
 fn fp_gap(ips: &[usize], recs: &[usize], own: usize) -> bool {
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     {
-        tables::fp_links_agree(ips, recs, own, own + FP_CHECKED_LINKS) == Some(false)
+        let to = (own + FP_CHECKED_LINKS).min(ips.len().saturating_sub(1));
+        let known = |links: &[std::cell::Cell<usize>; FP_LINK_SLOTS]| {
+            ips[own.min(to)..to]
+                .iter()
+                .all(|&ip| links[fp_link_slot(ip)].get() == ip)
+        };
+        if FP_LINKS_OK.try_with(known).unwrap_or(false) {
+            return false;
+        }
+        match tables::fp_links_agree(ips, recs, own, own + FP_CHECKED_LINKS) {
+            Some(true) => {
+                let _ = FP_LINKS_OK.try_with(|links| {
+                    for &ip in &ips[own.min(to)..to] {
+                        links[fp_link_slot(ip)].set(ip);
+                    }
+                });
+                false
+            }
+            Some(false) => true,
+            None => false,
+        }
     }
     #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
     {
@@ -356,7 +416,7 @@ fn fp_gap(ips: &[usize], recs: &[usize], own: usize) -> bool {
 
 /// The table walk, or the system unwinder's where it cannot finish a stack.
 #[inline(always)]
-fn walk_tables_or_system(out: &mut [usize]) -> usize {
+fn walk_tables_or_system(out: &mut [Slot]) -> usize {
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     if let Some(w) = tables::walk(out) {
         if w.complete {
@@ -371,7 +431,7 @@ fn walk_tables_or_system(out: &mut [usize]) -> usize {
 /// caller (as the other walks): frames whose canonical frame address lies below a local
 /// of this function are the unwinder's own; then this function's and its caller's.
 #[inline(never)]
-fn walk_system(out: &mut [usize]) -> usize {
+fn walk_system(out: &mut [Slot]) -> usize {
     let marker = 0u8;
     let low = std::hint::black_box(std::ptr::addr_of!(marker)) as usize;
     let mut inside = true;
@@ -397,7 +457,7 @@ fn walk_system(out: &mut [usize]) -> usize {
                 skip -= 1;
                 return true;
             }
-            out[n] = ip;
+            out[n] = Slot::new(ip);
             n += 1;
             n < out.len()
         });

@@ -296,7 +296,7 @@ pub(super) struct Walked {
 /// its caller's own frames are not included). `None` when no rule cache or module list
 /// is free: the caller walks with the system unwinder.
 #[inline(never)]
-pub(super) fn walk(out: &mut [usize]) -> Option<Walked> {
+pub(super) fn walk(out: &mut [super::Slot]) -> Option<Walked> {
     let (pc, sp, bp): (usize, usize, usize);
     // SAFETY: reads the instruction pointer, stack pointer and frame pointer; no memory
     // access, no stack use.
@@ -401,7 +401,7 @@ pub(super) fn walk(out: &mut [usize]) -> Option<Walked> {
                 if skip > 0 {
                     skip -= 1;
                 } else {
-                    out[n] = r;
+                    out[n] = super::Slot::new(r);
                     n += 1;
                 }
                 addr = next;

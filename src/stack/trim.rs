@@ -30,7 +30,7 @@ const FAILED: u8 = 3;
 static STATE: AtomicU8 = AtomicU8::new(UNLEARNT);
 
 /// Frames a learning capture records (enough to reach past the call sites).
-const LEARN_DEPTH: usize = 48;
+pub(super) const LEARN_DEPTH: usize = 48;
 
 pub(super) struct Sample {
     pub(super) ips: [usize; LEARN_DEPTH],
