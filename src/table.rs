@@ -7,16 +7,20 @@
 //! (`mmap`), never from the global allocator, so nothing here allocates through the
 //! allocator that calls it, and nothing here can panic.
 //!
-//! The filter is an array of counters indexed by address bits 4..27; every
-//! filter bucket belongs to exactly one shard and is only written under that shard's lock,
-//! so a plain load and store keep it exact. `dealloc` reads one counter: zero means "this
-//! block has no record" and the free goes straight to the inner allocator.
+//! The filter has one counter per 16-byte granule of the address space, in two levels: a
+//! directory of 128 MiB windows, each pointing at the window's counters (a leaf). A counter
+//! belongs to exactly one shard and is only written under that shard's lock, so a plain
+//! load and store keep it exact, and no two granules share one, however large the heap.
+//! `dealloc` reads the directory entry and one counter: zero (or no leaf) means "this block
+//! has no record" and the free goes straight to the inner allocator.
 //!
-//! The counters (8 MiB per table) are mapped from the OS when the table takes its first
-//! record, not reserved at start-up: a process that tags nothing spends no address space
-//! on them, and its frees test one null pointer. When the OS refuses the mapping, the table takes no records for the rest of the process
-//! (each is counted as dropped) and says so once on stderr: the program runs on,
-//! untracked.
+//! The directory (8 MiB of address space per table) is mapped from the OS when the table
+//! takes its first record, a leaf (8 MiB) when a window takes its first; not reserved at
+//! start-up: a process that tags nothing spends no address space on them, and its frees
+//! test one null pointer. Only the pages tagged blocks map to are touched. When the OS
+//! refuses the directory, the table takes no records for the rest of the process (each is
+//! counted as dropped) and says so once on stderr: the program runs on, untracked; a
+//! refused leaf drops the records of that window only, also said once.
 
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
@@ -24,22 +28,23 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 const SHARD_BITS: u32 = 6;
 /// Number of shards.
 pub(crate) const SHARDS: usize = 1 << SHARD_BITS;
-/// log2 of the number of filter counters: one per 16-byte granule of a 128 MiB window of
-/// the address space, so blocks closer than 128 MiB never share a counter, and a heap
-/// with many tagged blocks does not send the frees of untagged ones to the shard locks.
-/// The counters are bytes: 8 MiB of zeroed memory per table, mapped on the table's first
-/// record, of which only the pages that tagged blocks map to are ever touched. A counter
-/// that would pass 255 (255 live records 128 MiB apart in one granule position) refuses
-/// the record, counted as dropped like any record the table cannot take.
-const FILTER_BITS: u32 = 23;
-/// Number of filter counters (bytes of a table's filter).
-const FILTER_LEN: usize = 1 << FILTER_BITS;
-const FILTER_MASK: usize = FILTER_LEN - 1;
+/// log2 of the address space one filter leaf covers: 128 MiB windows.
+const WINDOW_SHIFT: u32 = 27;
+/// Counters in a leaf: one byte per 16-byte granule of its window (8 MiB of zeroed memory,
+/// mapped on the window's first record; only the pages tagged blocks map to are touched).
+/// A granule holds at most 16 blocks, so a counter never passes 255 (an upsert still checks).
+const LEAF_LEN: usize = 1 << (WINDOW_SHIFT - 4);
+const LEAF_MASK: usize = LEAF_LEN - 1;
+/// The address bits the directory covers: the 47-bit user address space of Linux on
+/// x86-64 and AArch64 with 4-level page tables. A block above it is never recorded
+/// (counted as dropped), and its free tests no counter.
+const ADDR_BITS: u32 = 47;
+/// Directory entries: one leaf pointer per window (8 MiB, mapped on the first record).
+const DIR_LEN: usize = 1 << (ADDR_BITS - WINDOW_SHIFT);
 /// The shard is picked by address bits `SHARD_SHIFT..SHARD_SHIFT + SHARD_BITS` (16 KiB
-/// runs of the heap go to one shard), bits that are part of the filter index, so that
-/// every filter counter belongs to exactly one shard.
+/// runs of the heap go to one shard): each granule, so each counter, has one shard.
 const SHARD_SHIFT: u32 = 14;
-const _: () = assert!(SHARD_SHIFT >= 4 && SHARD_SHIFT + SHARD_BITS <= 4 + FILTER_BITS);
+const _: () = assert!(SHARD_SHIFT >= 4 && SHARD_SHIFT + SHARD_BITS <= WINDOW_SHIFT);
 /// First capacity of a shard, in slots.
 const INITIAL_CAPACITY: usize = 256;
 
@@ -60,16 +65,22 @@ fn hash(addr: usize) -> u64 {
     (addr as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
-/// The filter bucket of an address: bits 4..27, no multiply, since `dealloc` computes it
-/// for every block. Blocks are at least 16-aligned with most allocators; smaller ones only
-/// share buckets, which the counters allow.
+/// The window of an address (its directory entry; `DIR_LEN` or more: untracked).
 #[inline(always)]
-fn filter_of(addr: usize) -> usize {
-    (addr >> 4) & FILTER_MASK
+fn window_of(addr: usize) -> usize {
+    addr >> WINDOW_SHIFT
 }
 
-/// The shard of an address: bits of its filter bucket, so that every bucket belongs to
-/// exactly one shard.
+/// The counter of an address in its window's leaf: address bits 4..27, no multiply, since
+/// `dealloc` computes it for every block. Blocks are at least 16-aligned with most
+/// allocators; smaller ones share a granule's counter, which counts them all.
+#[inline(always)]
+fn granule_of(addr: usize) -> usize {
+    (addr >> 4) & LEAF_MASK
+}
+
+/// The shard of an address: bits of its granule, so that every counter belongs to exactly
+/// one shard.
 #[inline(always)]
 fn shard_of(addr: usize) -> usize {
     (addr >> SHARD_SHIFT) & (SHARDS - 1)
@@ -102,70 +113,90 @@ struct Shard {
 /// Number of record tables (each has a filter of its own, picked by its `F`).
 pub(crate) const TABLES: usize = 2;
 
-/// Where a table's filter counters are: null until the table's first record, then the
-/// mapping of `FILTER_LEN` counters (set once, never unmapped). No record exists while it
-/// is null, so a null filter answers "no record" for every address. The counters are
-/// mapped by the first shard that needs slots (`ShardView::grow`), under its lock.
+/// One directory entry: a window's leaf of `LEAF_LEN` counters, or null.
+type Entry = AtomicPtr<AtomicU8>;
+
+/// Where a table's filter is: null until the table's first record, then the directory
+/// of `DIR_LEN` entries (set once, never unmapped); each entry null until its window's
+/// first record, then its leaf (set once, never unmapped). No record exists in a window
+/// while its entry is null, so a null directory or entry answers "no record". The
+/// directory is mapped by the first shard that needs slots (`ShardView::grow`), a leaf by
+/// the shard inserting the window's first record, under their locks.
 #[repr(align(64))]
 struct FilterRef {
-    base: AtomicPtr<AtomicU8>,
-    /// Set when the OS refused the counters: the table takes no records.
+    base: AtomicPtr<Entry>,
+    /// Set when the OS refused the directory: the table takes no records.
     failed: AtomicBool,
     /// Set once the refusal has been reported.
     warned: AtomicBool,
+    /// Set when the OS refused a leaf: that window's records were dropped.
+    leaf_failed: AtomicBool,
+    /// Set once a leaf's refusal has been reported.
+    leaf_warned: AtomicBool,
     /// The line written on stderr after a refusal: what the table loses.
     warning: &'static str,
+    /// The line written on stderr after a leaf's refusal.
+    leaf_warning: &'static str,
 }
 
 static FILTERS: [FilterRef; TABLES] = [
     FilterRef::new(
         "leaktracker: cannot map 8 MiB for the record filter (out of memory or address \
          space?): tagged blocks are not tracked; the program runs on untracked\n",
+        "leaktracker: cannot map 8 MiB for the record filter of a heap region (out of \
+         memory or address space?): tagged blocks there are not tracked (counted as dropped)\n",
     ),
     FilterRef::new(
         "leaktracker: cannot map 8 MiB for the backtrace filter (out of memory or address \
          space?): allocation stacks are not recorded\n",
+        "leaktracker: cannot map 8 MiB for the backtrace filter of a heap region (out of \
+         memory or address space?): allocation stacks there are not recorded\n",
     ),
 ];
 
 impl FilterRef {
-    const fn new(warning: &'static str) -> FilterRef {
+    const fn new(warning: &'static str, leaf_warning: &'static str) -> FilterRef {
         FilterRef {
             base: AtomicPtr::new(std::ptr::null_mut()),
             failed: AtomicBool::new(false),
             warned: AtomicBool::new(false),
+            leaf_failed: AtomicBool::new(false),
+            leaf_warned: AtomicBool::new(false),
             warning,
+            leaf_warning,
         }
     }
 
-    /// The counters, mapped now if they are not yet; null when the OS refuses them (now
-    /// or earlier: one refusal is final, so a full address space is not asked again on
-    /// every tagged allocation). Never allocates, takes no lock.
+    /// The directory, mapped now if it is not yet; null when the OS refuses it (now or
+    /// earlier: one refusal is final, so a full address space is not asked again on every
+    /// tagged allocation). Never allocates, takes no lock.
     #[cold]
     #[inline(never)]
-    fn map(&self) -> *const AtomicU8 {
+    fn map(&self) -> *const Entry {
         let cur = self.base.load(Ordering::Acquire);
         if !cur.is_null() || self.failed.load(Ordering::Relaxed) {
             return cur;
         }
-        let p = crate::os::map_zeroed(FILTER_LEN).cast::<AtomicU8>();
-        if p.is_null() {
-            self.failed.store(true, Ordering::Relaxed);
-            // Another shard may have mapped it meanwhile.
-            return self.base.load(Ordering::Acquire);
+        match publish(&self.base, DIR_LEN * std::mem::size_of::<Entry>()) {
+            Some(p) => p,
+            None => {
+                self.failed.store(true, Ordering::Relaxed);
+                // Another shard may have mapped it meanwhile.
+                self.base.load(Ordering::Acquire)
+            }
         }
-        match self.base.compare_exchange(
-            std::ptr::null_mut(),
-            p,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
-            Ok(_) => p,
-            Err(theirs) => {
-                // Another shard mapped it first.
-                // SAFETY: `p` is our own mapping of `FILTER_LEN` bytes, never published.
-                unsafe { crate::os::unmap(p.cast(), FILTER_LEN) };
-                theirs
+    }
+
+    /// The leaf of directory entry `entry`, mapped now if it is not yet; null when the OS
+    /// refuses it. Never allocates, takes no lock.
+    #[cold]
+    #[inline(never)]
+    fn map_leaf(&self, entry: &Entry) -> *const AtomicU8 {
+        match publish(entry, LEAF_LEN) {
+            Some(p) => p,
+            None => {
+                self.leaf_failed.store(true, Ordering::Relaxed);
+                entry.load(Ordering::Acquire)
             }
         }
     }
@@ -180,6 +211,29 @@ impl FilterRef {
             && !self.warned.swap(true, Ordering::Relaxed)
         {
             crate::os::write_stderr(self.warning.as_bytes());
+        } else if self.leaf_failed.load(Ordering::Relaxed)
+            && !self.leaf_warned.swap(true, Ordering::Relaxed)
+        {
+            crate::os::write_stderr(self.leaf_warning.as_bytes());
+        }
+    }
+}
+
+/// Maps `bytes` of zeroed memory and publishes it in `slot` if `slot` is still null;
+/// returns what `slot` holds then (ours, or the mapping another thread published first),
+/// or `None` when the OS refuses the memory.
+fn publish<T>(slot: &AtomicPtr<T>, bytes: usize) -> Option<*mut T> {
+    let p = crate::os::map_zeroed(bytes).cast::<T>();
+    if p.is_null() {
+        return None;
+    }
+    match slot.compare_exchange(std::ptr::null_mut(), p, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => Some(p),
+        Err(theirs) => {
+            // Another thread mapped it first.
+            // SAFETY: `p` is our own mapping of `bytes` bytes, never published.
+            unsafe { crate::os::unmap(p.cast(), bytes) };
+            Some(theirs)
         }
     }
 }
@@ -210,23 +264,30 @@ impl<const F: usize> RecordTable<F> {
         }
     }
 
-    /// The mapped counters, or null while the filter is not mapped.
+    /// The mapped directory, or null while the filter is not mapped.
     #[inline(always)]
-    fn counters() -> *const AtomicU8 {
+    fn directory() -> *const Entry {
         FILTERS[F].base.load(Ordering::Acquire)
     }
 
     /// `false` when `addr` certainly has no record: no lock; a null test while the table
-    /// never had a record, else one atomic load of a counter.
+    /// never had a record, else the atomic loads of a directory entry and a counter.
     #[inline(always)]
     pub(crate) fn maybe_contains(&self, addr: usize) -> bool {
-        let base = Self::counters();
-        if base.is_null() {
+        let dir = Self::directory();
+        let w = window_of(addr);
+        if dir.is_null() || w >= DIR_LEN {
             return false;
         }
-        // SAFETY: a non-null `base` is the mapping of `FILTER_LEN` counters, never
-        // unmapped, and `filter_of` is below `FILTER_LEN`.
-        unsafe { (*base.add(filter_of(addr))).load(Ordering::Acquire) != 0 }
+        // SAFETY: a non-null `dir` is the mapping of `DIR_LEN` entries, never unmapped,
+        // and `w < DIR_LEN`.
+        let leaf = unsafe { (*dir.add(w)).load(Ordering::Acquire) };
+        if leaf.is_null() {
+            return false;
+        }
+        // SAFETY: a non-null entry is the mapping of `LEAF_LEN` counters, never unmapped,
+        // and `granule_of` is below `LEAF_LEN`.
+        unsafe { (*leaf.add(granule_of(addr))).load(Ordering::Acquire) != 0 }
     }
 
     /// Caps the number of records (spread evenly over the shards); `None` lifts the cap.
@@ -245,7 +306,7 @@ impl<const F: usize> RecordTable<F> {
         let mut inner = self.shards[shard_of(addr)].inner.lock();
         let mut view = ShardView {
             inner: &mut inner,
-            counters: Self::counters(),
+            dir: Self::directory(),
             limit: self.shard_limit.load(Ordering::Relaxed),
         };
         f(&mut view)
@@ -330,7 +391,7 @@ impl<const F: usize> RecordTable<F> {
             let mut inner = shard.inner.lock();
             let mut view = ShardView::<F> {
                 inner: &mut inner,
-                counters: Self::counters(),
+                dir: Self::directory(),
                 limit: usize::MAX,
             };
             view.remove_where(&mut remove);
@@ -410,13 +471,14 @@ pub(crate) struct TableStats {
 
 /// A locked shard and the filter counters it writes to.
 ///
-/// A shard has slots (`cap > 0`) only once the filter is mapped (`grow` maps it before
-/// the first slots, or refuses), so wherever a record exists `counters` points at
-/// `FILTER_LEN` counters.
+/// A shard has slots (`cap > 0`) only once the directory is mapped (`grow` maps it before
+/// the first slots, or refuses), and a record only once its window's leaf is (`upsert`
+/// maps it before the first, or refuses), so wherever a record exists `dir` points at
+/// `DIR_LEN` entries and the record's entry at `LEAF_LEN` counters.
 struct ShardView<'a, const F: usize> {
     inner: &'a mut ShardInner,
-    /// The mapped counters; null while the filter is not mapped (then `cap == 0`).
-    counters: *const AtomicU8,
+    /// The mapped directory; null while the filter is not mapped (then `cap == 0`).
+    dir: *const Entry,
     limit: usize,
 }
 
@@ -445,21 +507,37 @@ impl<const F: usize> ShardView<'_, F> {
         unsafe { &mut *self.inner.slots.add(i) }
     }
 
-    /// The filter counter of `addr`. Only called where the shard has slots.
+    /// The filter counter of `addr`, mapping its window's leaf when `map` is set; `None`
+    /// when the leaf is not mapped (or cannot be) or `addr` is above the directory.
     #[inline(always)]
-    fn counter(&self, addr: usize) -> &AtomicU8 {
-        debug_assert!(!self.counters.is_null() && self.inner.cap > 0);
-        // SAFETY: the shard has slots, so the filter is mapped (see `ShardView`): `counters`
-        // points at `FILTER_LEN` counters, never unmapped, and `filter_of` is below that.
-        unsafe { &*self.counters.add(filter_of(addr)) }
+    fn counter(&self, addr: usize, map: bool) -> Option<&AtomicU8> {
+        let w = window_of(addr);
+        if self.dir.is_null() || w >= DIR_LEN {
+            return None;
+        }
+        // SAFETY: a non-null `dir` is the mapping of `DIR_LEN` entries, never unmapped,
+        // and `w < DIR_LEN`.
+        let entry = unsafe { &*self.dir.add(w) };
+        let mut leaf = entry.load(Ordering::Acquire);
+        if leaf.is_null() && map {
+            leaf = FILTERS[F].map_leaf(entry).cast_mut();
+        }
+        if leaf.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null entry is the mapping of `LEAF_LEN` counters, never unmapped,
+        // and `granule_of` is below `LEAF_LEN`.
+        Some(unsafe { &*leaf.add(granule_of(addr)) })
     }
 
+    /// Adds `delta` to the counter of `addr`, which has a record (so its leaf is mapped).
     #[inline(always)]
     fn filter_add(&self, addr: usize, delta: i8) {
         // Only written under this shard's lock: a load and a store stay exact.
-        let f = self.counter(addr);
-        let v = f.load(Ordering::Relaxed);
-        f.store(v.wrapping_add_signed(delta), Ordering::Release);
+        if let Some(f) = self.counter(addr, false) {
+            let v = f.load(Ordering::Relaxed);
+            f.store(v.wrapping_add_signed(delta), Ordering::Release);
+        }
     }
 
     #[inline]
@@ -509,8 +587,12 @@ impl<const F: usize> ShardView<'_, F> {
             }
             i = (i + 1) & mask;
         }
-        if self.counter(addr).load(Ordering::Relaxed) == u8::MAX {
-            // The counter cannot count another record.
+        if self
+            .counter(addr, true)
+            .is_none_or(|c| c.load(Ordering::Relaxed) == u8::MAX)
+        {
+            // No counter for it (its window's leaf refused, or an address above the
+            // directory), or one that cannot count another record.
             self.inner.dropped += 1;
             return Err(Full);
         }
@@ -617,10 +699,10 @@ impl<const F: usize> ShardView<'_, F> {
     /// Doubles the capacity (or maps the first slots). `false` when the OS refuses memory.
     #[cold]
     fn grow(&mut self) -> bool {
-        if self.counters.is_null() {
+        if self.dir.is_null() {
             // No slots before the filter exists (see `ShardView`).
-            self.counters = FILTERS[F].map();
-            if self.counters.is_null() {
+            self.dir = FILTERS[F].map();
+            if self.dir.is_null() {
                 return false;
             }
         }

@@ -1,10 +1,14 @@
-//! The dealloc filter counts records per address granule in bytes: blocks 128 MiB apart
-//! share a counter. The 256th live record on one counter is refused and counted as
-//! dropped (the block is still served), frees bring the counter back down, and a record
-//! can be made there again afterwards — nothing is lost or left behind.
+//! The dealloc filter has a counter per 16-byte granule of the whole address space (a
+//! directory of 128 MiB windows, a leaf of counters per window): blocks 128 MiB apart, the
+//! same granule of different windows, have counters of their own. (The filter before was
+//! one 128 MiB window for the whole heap: there these blocks shared one byte counter, and
+//! the 256th was refused.) 300 such live blocks are all recorded, freeing them leaves
+//! nothing behind, and a record can be made there again afterwards. A block above the
+//! address space the directory covers is served, not recorded (counted as dropped), and
+//! its free goes to the inner allocator.
 //!
 //! The inner allocator hands out, on request, blocks 128 MiB apart in a reserved,
-//! never-touched region, so that 300 live blocks all map to one counter.
+//! never-touched region, or at an address above 2^47 that no one touches.
 
 use std::alloc::{alloc, dealloc, GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
@@ -15,7 +19,12 @@ use leaktracker::{stats, LeakTracker, TrackingAllocator};
 const STRIDE: usize = 128 << 20;
 const BLOCKS: usize = 300;
 
+/// A block address above the 47 bits the filter's directory covers (never dereferenced:
+/// neither the tracker nor this test touches a block's memory).
+const HIGH: usize = (1 << 47) + 0x1000;
+
 static ALIAS: AtomicBool = AtomicBool::new(false);
+static HIGH_NEXT: AtomicBool = AtomicBool::new(false);
 static BASE: AtomicUsize = AtomicUsize::new(0);
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
@@ -24,9 +33,13 @@ struct Aliasing;
 
 // SAFETY: aliasing blocks are distinct, 16-aligned and `STRIDE` apart in a mapping that
 // outlives them, so they satisfy every layout of at most 16 bytes and alignment 16 that
-// the test asks for; everything else goes to `System` unchanged.
+// the test asks for; the high block is handed out once, for a request whose memory is
+// never touched; everything else goes to `System` unchanged.
 unsafe impl GlobalAlloc for Aliasing {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if HIGH_NEXT.swap(false, SeqCst) {
+            return HIGH as *mut u8;
+        }
         if ALIAS.load(SeqCst) {
             let k = NEXT.fetch_add(1, SeqCst);
             return (BASE.load(SeqCst) + k * STRIDE) as *mut u8;
@@ -39,6 +52,9 @@ unsafe impl GlobalAlloc for Aliasing {
         let base = BASE.load(SeqCst);
         if base != 0 && (base..base + BLOCKS * STRIDE).contains(&(ptr as usize)) {
             return; // part of the region, which stays mapped
+        }
+        if ptr as usize == HIGH {
+            return;
         }
         // SAFETY: every other block came from `System` with this layout.
         unsafe { System.dealloc(ptr, layout) }
@@ -92,14 +108,13 @@ fn main() {
     }
     assert!(blocks.iter().all(|p| !p.is_null()));
     let s = stats();
-    assert_eq!(s.records - before.records, 255, "{s:?}");
-    assert_eq!(s.dropped_records - before.dropped_records, 45, "{s:?}");
+    assert_eq!(s.records - before.records, BLOCKS, "{s:?}");
+    assert_eq!(s.dropped_records, before.dropped_records, "{s:?}");
     let live = tracker.live();
     assert_eq!(live.len(), 1);
-    assert_eq!((live[0].allocations, live[0].bytes), (255, 255 * 16));
+    assert_eq!((live[0].allocations, live[0].bytes), (BLOCKS, BLOCKS * 16));
 
-    // Free all: the 255 recorded ones leave the table, the 45 unrecorded ones are plain
-    // frees; nothing stays behind.
+    // Free all: every record leaves the table; nothing stays behind.
     for p in blocks {
         // SAFETY: allocated above with `layout`.
         unsafe { dealloc(p, layout) };
@@ -107,7 +122,7 @@ fn main() {
     assert_eq!(stats().records, before.records);
     assert!(tracker.live().is_empty());
 
-    // The counter is back to zero: the same granule takes records again.
+    // The counters are back to zero: the same granules take records again.
     NEXT.store(0, SeqCst);
     let again = {
         let _s = tracker.scope("aliasing", "test");
@@ -119,4 +134,21 @@ fn main() {
     unsafe { dealloc(again, layout) };
     assert_eq!(stats().records, before.records);
     assert!(tracker.live().is_empty());
+
+    // Above the directory: served, counted as dropped, not listed; its free goes to the
+    // inner allocator, and nothing stays behind.
+    let high = {
+        let _s = tracker.scope("high", "test");
+        HIGH_NEXT.store(true, SeqCst);
+        // SAFETY: non-zero size.
+        unsafe { alloc(layout) }
+    };
+    assert_eq!(high as usize, HIGH);
+    let s = stats();
+    assert_eq!(s.records, before.records, "{s:?}");
+    assert_eq!(s.dropped_records, before.dropped_records + 1, "{s:?}");
+    assert!(tracker.live().is_empty());
+    // SAFETY: allocated above with `layout`.
+    unsafe { dealloc(high, layout) };
+    assert_eq!(stats().records, before.records);
 }
