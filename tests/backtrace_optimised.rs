@@ -64,9 +64,17 @@ impl Future for YieldOnce {
     }
 }
 
-/// Whether `frame` (`function at file:line`) is `function`.
-fn is_fn(frame: &str, function: &str) -> bool {
-    frame.split(" at ").next() == Some(function)
+/// Whether `frame` (`function at file:line`) is one the walk reaches only past the task's
+/// poll: `child`, which called the executor (where the build names it), or, where
+/// optimisation inlined `child` away and the report shows the whole stack, the runtime
+/// that called the test.
+fn beyond_the_task(frame: &str) -> bool {
+    let function = frame.split(" at ").next().unwrap_or(frame);
+    function == "backtrace_optimised::child"
+        // Line tables only name an inlined function without its path.
+        || (function == "child" && frame.contains("backtrace_optimised.rs:"))
+        || function.contains("__rust_begin_short_backtrace")
+        || function.contains("thread_start")
 }
 
 fn child() {
@@ -137,9 +145,7 @@ fn child() {
         // is not walked. Where the build inlined the wrapper into the executor, the
         // executor's frame is the last one.
         assert!(
-            !g.frames
-                .iter()
-                .any(|f| is_fn(f, "backtrace_optimised::child")),
+            !g.frames.iter().any(|f| beyond_the_task(f)),
             "the stack goes on past the task's poll: {:#?}",
             g.frames
         );
@@ -148,9 +154,7 @@ fn child() {
     for e in [direct, leak("after")] {
         for g in &e.stacks {
             assert!(
-                g.frames
-                    .iter()
-                    .any(|f| is_fn(f, "backtrace_optimised::child")),
+                g.frames.iter().any(|f| beyond_the_task(f)),
                 "{}: the caller is missing: {:#?}",
                 e.name,
                 g.frames
