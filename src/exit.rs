@@ -86,7 +86,7 @@ enum Target {
 ///
 /// | variable | meaning |
 /// | --- | --- |
-/// | `LEAKTRACKER_REPORT` | unset: no exit report. `stderr`: text on stderr. Otherwise a file path: JSON when it ends in `.json`, folded stacks (flame graphs) when it ends in `.folded`, text otherwise; `%p` becomes the process id. Links, devices, FIFOs and `/dev/stdout` are handled as [`LeakReport::write_to`] says; a path that cannot be written gets one warning line and the report on stderr |
+/// | `LEAKTRACKER_REPORT` | unset: no exit report. `stderr`: text on stderr; `stdout`: text on stdout (as `/dev/stdout`). Otherwise a file path: JSON when it ends in `.json`, folded stacks (flame graphs) when it ends in `.folded`, text otherwise; `%p` becomes the process id. Links, devices, FIFOs and `/dev/stdout` are handled as [`LeakReport::write_to`] says; a path that cannot be written gets one warning line and the report on stderr |
 /// | `LEAKTRACKER_MIN_AGE` | only resources older than this are listed: `0`, `250ms`, `5s`, `2m`, `1h` |
 /// | `LEAKTRACKER_EXIT_CODE` | `1`–`255`: when the exit report lists a leak and the process was exiting with status 0, it exits with this code instead. Without `LEAKTRACKER_REPORT` there is no report, only one summary line on stderr when the code is used (`leaktracker: 2 resources, 2 blocks, 164 B leaked: exit status 7 …`) |
 /// | `LEAKTRACKER_IGNORE` | comma-separated allow-list: `kind:cache,name:global-*` |

@@ -46,12 +46,16 @@ pub(super) const SETTINGS: &[Setting] = &[
             }
             c.target = Some(if v == "stderr" {
                 Target::Stderr
+            } else if v == "stdout" {
+                // Written in place, as any `/dev/stdout` report is (not a file named
+                // `stdout` in the working directory).
+                Target::File("/dev/stdout".into())
             } else {
                 Target::File(v.to_owned())
             });
             true
         }),
-        expected: "is empty (expected `stderr` or a file path); no exit report",
+        expected: "is empty (expected `stderr`, `stdout` or a file path); no exit report",
     },
     Setting {
         name: "LEAKTRACKER_MIN_AGE",
@@ -316,7 +320,7 @@ mod tests {
         assert_eq!(
             warnings,
             [
-                "LEAKTRACKER_REPORT is empty (expected `stderr` or a file path); no exit report",
+                "LEAKTRACKER_REPORT is empty (expected `stderr`, `stdout` or a file path); no exit report",
                 "LEAKTRACKER_MIN_AGE=\"5 minutes\" is not a duration (0, 250ms, 5s, 2m, 1h); using 0",
                 "LEAKTRACKER_EXIT_CODE=\"300\" is not an exit code from 1 to 255; leaks will not change the exit status",
                 "LEAKTRACKER_IGNORE: \"cache\" not `kind:GLOB` or `name:GLOB`; ignored",
@@ -386,6 +390,17 @@ mod tests {
                 "{name}={good} changed nothing"
             );
         }
+    }
+
+    #[test]
+    fn stdout_and_stderr_are_streams_not_file_names() {
+        let (cfg, warnings) = read(&[("LEAKTRACKER_REPORT", b"stdout")]);
+        assert_eq!(cfg.target, Some(Target::File("/dev/stdout".into())));
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let (cfg, _) = read(&[("LEAKTRACKER_REPORT", b"stderr")]);
+        assert_eq!(cfg.target, Some(Target::Stderr));
+        let (cfg, _) = read(&[("LEAKTRACKER_REPORT", b"./stdout")]);
+        assert_eq!(cfg.target, Some(Target::File("./stdout".into())));
     }
 
     #[test]
