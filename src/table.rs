@@ -219,6 +219,14 @@ impl FilterRef {
     }
 }
 
+/// Adds `delta` to a filter counter. Only written under its shard's lock: a load and a
+/// store stay exact.
+#[inline(always)]
+fn count(counter: &AtomicU8, delta: i8) {
+    let v = counter.load(Ordering::Relaxed);
+    counter.store(v.wrapping_add_signed(delta), Ordering::Release);
+}
+
 /// Maps `bytes` of zeroed memory and publishes it in `slot` if `slot` is still null;
 /// returns what `slot` holds then (ours, or the mapping another thread published first),
 /// or `None` when the OS refuses the memory.
@@ -275,10 +283,13 @@ impl<const F: usize> RecordTable<F> {
     #[inline(always)]
     pub(crate) fn maybe_contains(&self, addr: usize) -> bool {
         let dir = Self::directory();
-        let w = window_of(addr);
-        if dir.is_null() || w >= DIR_LEN {
+        if dir.is_null() {
             return false;
         }
+        // An address above the directory's range reads some lower window's entry: it has
+        // no record (none is made there), so at worst the free takes the slow path, which
+        // finds none. No range check on the fast path.
+        let w = window_of(addr) & (DIR_LEN - 1);
         // SAFETY: a non-null `dir` is the mapping of `DIR_LEN` entries, never unmapped,
         // and `w < DIR_LEN`.
         let leaf = unsafe { (*dir.add(w)).load(Ordering::Acquire) };
@@ -510,7 +521,7 @@ impl<const F: usize> ShardView<'_, F> {
     /// The filter counter of `addr`, mapping its window's leaf when `map` is set; `None`
     /// when the leaf is not mapped (or cannot be) or `addr` is above the directory.
     #[inline(always)]
-    fn counter(&self, addr: usize, map: bool) -> Option<&AtomicU8> {
+    fn counter(&self, addr: usize, map: bool) -> Option<&'static AtomicU8> {
         let w = window_of(addr);
         if self.dir.is_null() || w >= DIR_LEN {
             return None;
@@ -525,18 +536,16 @@ impl<const F: usize> ShardView<'_, F> {
         if leaf.is_null() {
             return None;
         }
-        // SAFETY: a non-null entry is the mapping of `LEAF_LEN` counters, never unmapped,
-        // and `granule_of` is below `LEAF_LEN`.
+        // SAFETY: a non-null entry is the mapping of `LEAF_LEN` counters, never unmapped
+        // (so for the rest of the process), and `granule_of` is below `LEAF_LEN`.
         Some(unsafe { &*leaf.add(granule_of(addr)) })
     }
 
     /// Adds `delta` to the counter of `addr`, which has a record (so its leaf is mapped).
     #[inline(always)]
     fn filter_add(&self, addr: usize, delta: i8) {
-        // Only written under this shard's lock: a load and a store stay exact.
         if let Some(f) = self.counter(addr, false) {
-            let v = f.load(Ordering::Relaxed);
-            f.store(v.wrapping_add_signed(delta), Ordering::Release);
+            count(f, delta);
         }
     }
 
@@ -587,21 +596,21 @@ impl<const F: usize> ShardView<'_, F> {
             }
             i = (i + 1) & mask;
         }
-        if self
+        let Some(counter) = self
             .counter(addr, true)
-            .is_none_or(|c| c.load(Ordering::Relaxed) == u8::MAX)
-        {
+            .filter(|c| c.load(Ordering::Relaxed) != u8::MAX)
+        else {
             // No counter for it (its window's leaf refused, or an address above the
             // directory), or one that cannot count another record.
             self.inner.dropped += 1;
             return Err(Full);
-        }
+        };
         let Some(val) = value(None) else {
             return Ok(false);
         };
         *self.slot_mut(i) = Slot { addr, val };
         self.inner.len += 1;
-        self.filter_add(addr, 1);
+        count(counter, 1);
         Ok(true)
     }
 
