@@ -144,9 +144,10 @@
 //! ## What it costs
 //!
 //! An untagged `alloc` reads one thread-local word and tail-calls the inner allocator; an
-//! untagged `dealloc` reads one counter of a lock-free filter. A tagged block costs a
-//! 16-byte record in a sharded table (memory from `mmap`, never from the allocator). The
-//! README has the benchmark table against `System` and the other tracking allocators.
+//! untagged `dealloc` reads a lock-free filter (a directory entry and one counter; a null
+//! pointer while nothing is tagged). A tagged block costs a 16-byte record in a sharded
+//! table (memory from `mmap`, never from the allocator). The README has the benchmark
+//! table against `System` and the other tracking allocators.
 #![warn(missing_docs)]
 
 mod alloc;
