@@ -874,38 +874,90 @@ mod tests {
         v.iter().map(|s| s.to_string()).collect()
     }
 
+    /// The rules matched stack by stack, in order, as `RuleCache` must agree with.
+    fn rule_by_stack(frames: &[String]) -> Option<&'static Rule> {
+        let alloc = allocating_frame(frames);
+        DEFAULT_RULES.iter().find(|r| match r.reach {
+            Reach::Anywhere => frames.iter().any(|f| r.matches_named(f, frame_name(f))),
+            Reach::Allocator => alloc.is_some_and(|f| r.matches_named(f, frame_name(f))),
+        })
+    }
+
     #[test]
     fn rules_reach() {
-        // An initialiser anywhere on the stack explains the block.
-        let short = frames(&[
-            "{closure#0} at src/main.rs:22",
-            "<std::sys::sync::once::futex::Once>::call at futex.rs:178",
-            "main at src/main.rs:22",
-        ]);
-        assert!(default_rule(&short).is_some_and(|r| r.why == STD_ONCE));
-        let once = frames(&[
-            "regex_automata::nfa::thompson::compiler::Compiler::c at src/x.rs:1",
-            "regex::regex::string::Regex::new at src/y.rs:2",
-            "std::sync::once_lock::OnceLock<T>::initialize::{{closure}} at once_lock.rs:3",
-            "std::sys::sync::once::futex::Once::call at futex.rs:4",
-            "cli::main at src/main.rs:9",
-        ]);
-        assert!(default_rule(&once).is_some_and(|r| r.why == STD_ONCE));
-        // A library's own buffer: only when it is the allocating frame.
-        let mpsc = frames(&[
-            "alloc::alloc::exchange_malloc",
-            "tokio::sync::mpsc::list::Tx<T>::find_block at list.rs:5",
-            "service::handler::{{closure}} at src/main.rs:3",
-        ]);
-        assert!(default_rule(&mpsc).is_some());
-        // User code run by tokio's scheduler is not tokio's buffer.
-        let user = frames(&[
-            "<alloc::vec::Vec<T> as core::clone::Clone>::clone",
-            "service::handler::{{closure}} at src/main.rs:3",
-            "tokio::runtime::scheduler::multi_thread::worker::Context::run_task",
-        ]);
-        assert!(default_rule(&user).is_none());
-        assert!(default_rule(&[]).is_none());
+        // (stack, the rule expected: `Some(why)`, `Some("")` for any, `None` for none)
+        let cases: &[(&[&str], Option<&str>)] = &[
+            // An initialiser anywhere on the stack explains the block.
+            (
+                &[
+                    "{closure#0} at src/main.rs:22",
+                    "<std::sys::sync::once::futex::Once>::call at futex.rs:178",
+                    "main at src/main.rs:22",
+                ],
+                Some(STD_ONCE),
+            ),
+            (
+                &[
+                    "regex_automata::nfa::thompson::compiler::Compiler::c at src/x.rs:1",
+                    "regex::regex::string::Regex::new at src/y.rs:2",
+                    "std::sync::once_lock::OnceLock<T>::initialize::{{closure}} at once_lock.rs:3",
+                    "std::sys::sync::once::futex::Once::call at futex.rs:4",
+                    "cli::main at src/main.rs:9",
+                ],
+                Some(STD_ONCE),
+            ),
+            // A library's own buffer: only when it is the allocating frame.
+            (
+                &[
+                    "alloc::alloc::exchange_malloc",
+                    "tokio::sync::mpsc::list::Tx<T>::find_block at list.rs:5",
+                    "service::handler::{{closure}} at src/main.rs:3",
+                ],
+                Some(""),
+            ),
+            // User code run by tokio's scheduler is not tokio's buffer.
+            (
+                &[
+                    "<alloc::vec::Vec<T> as core::clone::Clone>::clone",
+                    "service::handler::{{closure}} at src/main.rs:3",
+                    "tokio::runtime::scheduler::multi_thread::worker::Context::run_task",
+                ],
+                None,
+            ),
+            (&[], None),
+        ];
+        // One cache for every case, as the verdict shares one across a report's stacks.
+        let stacks: Vec<Vec<String>> = cases.iter().map(|(f, _)| frames(f)).collect();
+        let mut cache = RuleCache::default();
+        for (stack, (_, want)) in stacks.iter().zip(cases) {
+            let got = cache.rule_of(stack);
+            match want {
+                None => assert!(got.is_none(), "{stack:?}: {:?}", got.map(|r| r.why)),
+                Some("") => assert!(got.is_some(), "{stack:?}"),
+                Some(why) => assert_eq!(got.map(|r| r.why), Some(*why), "{stack:?}"),
+            }
+            assert_eq!(
+                got.map(|r| r.why),
+                rule_by_stack(stack).map(|r| r.why),
+                "{stack:?}"
+            );
+            assert_eq!(default_rule(stack).map(|r| r.why), got.map(|r| r.why));
+        }
+        // Every pair of the cases' frames, as a stack: the first rule in order wins,
+        // whichever frame matched it first.
+        let all: Vec<String> = stacks.concat();
+        let pairs: Vec<Vec<String>> = all
+            .iter()
+            .flat_map(|a| all.iter().map(move |b| vec![a.clone(), b.clone()]))
+            .collect();
+        let mut cache = RuleCache::default();
+        for stack in &pairs {
+            assert_eq!(
+                cache.rule_of(stack).map(|r| r.why),
+                rule_by_stack(stack).map(|r| r.why),
+                "{stack:?}"
+            );
+        }
     }
 
     fn unit(name: &str, ordinal: u64, units: u64, frames: &[&str]) -> Candidate {
