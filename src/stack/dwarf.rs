@@ -191,12 +191,7 @@ impl<'d, 'a> Reader<'d, 'a> {
     /// The frames at each probe of one unit; `None` for a split unit (its entries are in a
     /// `.dwo` file).
     fn unit_frames(&mut self, offset: usize, probes: &[u64]) -> Option<HashMap<u64, Vec<Frame>>> {
-        let header = self
-            .dwarf
-            .debug_info
-            .header_from_offset(gimli::DebugInfoOffset(offset))
-            .ok()?;
-        let unit = self.dwarf.unit(header).ok()?;
+        let unit = self.unit_at(offset)?;
         if unit.dwo_id.is_some() {
             return None;
         }
@@ -472,12 +467,7 @@ impl<'d, 'a> Reader<'d, 'a> {
             AttributeValue::DebugInfoRef(o) => {
                 let start = self.unit_start(o.0)?;
                 if !self.others.contains_key(&start) {
-                    let header = self
-                        .dwarf
-                        .debug_info
-                        .header_from_offset(gimli::DebugInfoOffset(start))
-                        .ok()?;
-                    let other = self.dwarf.unit(header).ok()?;
+                    let other = self.unit_at(start)?;
                     self.others.insert(start, other);
                 }
                 let other = self.others.remove(&start)?;
@@ -488,6 +478,17 @@ impl<'d, 'a> Reader<'d, 'a> {
             }
             _ => None,
         }
+    }
+
+    /// The unit whose header is at `offset` in `.debug_info`, parsed (abbreviations and
+    /// line-program header).
+    fn unit_at(&self, offset: usize) -> Option<Unit<'a>> {
+        let header = self
+            .dwarf
+            .debug_info
+            .header_from_offset(gimli::DebugInfoOffset(offset))
+            .ok()?;
+        self.dwarf.unit(header).ok()
     }
 
     /// The `.debug_info` offset of the unit that contains `offset`.
