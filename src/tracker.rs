@@ -390,6 +390,23 @@ impl LeakTracker {
         .map(Hold::adopt_created)
     }
 
+    /// A scope's or task's resource, created now with its caller's hold; an empty name
+    /// becomes `PREFIX-N` (N counts scopes and tasks together).
+    fn new_unit(
+        &self,
+        mut name: Cow<'static, str>,
+        kind: Cow<'static, str>,
+        origin: Origin,
+        prefix: &str,
+    ) -> Option<Hold> {
+        let _r = Reentrancy::enter();
+        if name.is_empty() {
+            let n = SCOPE_COUNTER.fetch_add(1, Ordering::Relaxed);
+            name = Cow::Owned(format!("{prefix}-{n}"));
+        }
+        self.new_resource(name, kind, origin, Timestamp::now())
+    }
+
     /// The process-wide tracker behind [`track_resource`] and [`untrack_resource`].
     pub fn global() -> &'static LeakTracker {
         &GLOBAL
@@ -549,15 +566,7 @@ impl LeakTracker {
     /// Opens a scope (see [`scope`](Self::scope)) whose guard does not borrow the tracker:
     /// for owners that keep the tracker alive themselves (`LeakCheck`).
     pub(crate) fn open_scope(&self, name: Cow<'static, str>, kind: Cow<'static, str>) -> OpenScope {
-        let hold = {
-            let _r = Reentrancy::enter();
-            let mut name = name;
-            if name.is_empty() {
-                let n = SCOPE_COUNTER.fetch_add(1, Ordering::Relaxed);
-                name = Cow::Owned(format!("scope-{n}"));
-            }
-            self.new_resource(name, kind, Origin::Scope, Timestamp::now())
-        };
+        let hold = self.new_unit(name, kind, Origin::Scope, "scope");
         OpenScope {
             res: hold.as_ref().map(Hold::id),
             tag: TagGuard::install(hold),
@@ -585,15 +594,7 @@ impl LeakTracker {
         name: impl Into<Cow<'static, str>>,
         kind: impl Into<Cow<'static, str>>,
     ) -> Instrumented<F> {
-        let hold = {
-            let _r = Reentrancy::enter();
-            let mut name = name.into();
-            if name.is_empty() {
-                let n = SCOPE_COUNTER.fetch_add(1, Ordering::Relaxed);
-                name = Cow::Owned(format!("task-{n}"));
-            }
-            self.new_resource(name, kind.into(), Origin::Task, Timestamp::now())
-        };
+        let hold = self.new_unit(name.into(), kind.into(), Origin::Task, "task");
         let mut ctx = NEXT_CONTEXT.fetch_add(1, Ordering::Relaxed);
         if ctx == 0 {
             // Wrapped around: 0 is the threads' own context.
