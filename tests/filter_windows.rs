@@ -11,7 +11,8 @@
 //! never-touched region, or at an address above 2^47 that no one touches.
 
 use std::alloc::{alloc, dealloc, GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
 use leaktracker::{stats, LeakTracker, TrackingAllocator};
 
@@ -23,12 +24,16 @@ const BLOCKS: usize = 300;
 /// neither the tracker nor this test touches a block's memory).
 const HIGH: usize = (1 << 47) + 0x1000;
 
-static ALIAS: AtomicBool = AtomicBool::new(false);
-static HIGH_NEXT: AtomicBool = AtomicBool::new(false);
+thread_local! {
+    // Per thread: the test harness's own thread allocates while the test runs, and must
+    // not be handed a block of the inaccessible region (it would write to it).
+    static ALIAS: Cell<bool> = const { Cell::new(false) };
+    static HIGH_NEXT: Cell<bool> = const { Cell::new(false) };
+}
 static BASE: AtomicUsize = AtomicUsize::new(0);
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
-/// `System`, except that while `ALIAS` is set it returns the next block of the region.
+/// `System`, except that while `ALIAS` is set on the calling thread it returns the next block of the region.
 struct Aliasing;
 
 // SAFETY: aliasing blocks are distinct, 16-aligned and `STRIDE` apart in a mapping that
@@ -37,10 +42,10 @@ struct Aliasing;
 // never touched; everything else goes to `System` unchanged.
 unsafe impl GlobalAlloc for Aliasing {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if HIGH_NEXT.swap(false, SeqCst) {
+        if HIGH_NEXT.with(|h| h.replace(false)) {
             return HIGH as *mut u8;
         }
-        if ALIAS.load(SeqCst) {
+        if ALIAS.with(Cell::get) {
             let k = NEXT.fetch_add(1, SeqCst);
             return (BASE.load(SeqCst) + k * STRIDE) as *mut u8;
         }
@@ -85,10 +90,10 @@ fn reserve_region() {
 /// Allocates one aliasing block (tagged if a scope is open).
 fn aliasing_block() -> *mut u8 {
     let layout = Layout::from_size_align(16, 16).unwrap();
-    ALIAS.store(true, SeqCst);
+    ALIAS.with(|a| a.set(true));
     // SAFETY: non-zero size.
     let p = unsafe { alloc(layout) };
-    ALIAS.store(false, SeqCst);
+    ALIAS.with(|a| a.set(false));
     p
 }
 
@@ -139,7 +144,7 @@ fn main() {
     // inner allocator, and nothing stays behind.
     let high = {
         let _s = tracker.scope("high", "test");
-        HIGH_NEXT.store(true, SeqCst);
+        HIGH_NEXT.with(|h| h.set(true));
         // SAFETY: non-zero size.
         unsafe { alloc(layout) }
     };
