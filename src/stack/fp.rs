@@ -3,6 +3,8 @@
 
 use std::cell::Cell;
 
+use super::marker::{Frame, Watch};
+
 thread_local! {
     // The top (highest address) of this thread's stack; 0 until first needed.
     // Const-initialised, no destructor: usable from the allocator at any time.
@@ -53,7 +55,8 @@ fn frame_pointer() -> usize {
 /// Fills `ips` with the return addresses of the frame-pointer chain, innermost first,
 /// from the return address out of this function's caller (entry address `caller`), and
 /// `recs` (as long as `ips`) with the address of the frame record each was read from;
-/// the number written, or `None` when the stack's bounds are unknown.
+/// the number written and whether the walk ended at std's short-backtrace marker (see
+/// `marker`), or `None` when the stack's bounds are unknown.
 ///
 /// Every read is of a word between a local of this function (the stack pointer, near
 /// enough) and the top of the thread's stack, which is mapped memory; each frame must
@@ -63,16 +66,16 @@ pub(super) fn walk(
     ips: &mut [super::Slot],
     recs: &mut [super::Slot],
     caller: usize,
-) -> Option<usize> {
+) -> Option<(usize, bool)> {
     let top = stack_top()?;
     let marker = 0u8;
     let low = std::ptr::addr_of!(marker) as usize;
     let mut fp = frame_pointer();
-    let stop = super::task_frame_stop(low, top);
     let mut n = 0;
     // Return addresses into the caller (`capture`, whose entry is `caller`) are not kept;
     // they lead the chain unless the caller was built without a frame pointer.
     let mut skip = true;
+    let mut watch = Watch::new(low, top);
     while n < ips.len().min(recs.len()) {
         let inside = fp >= low && fp.checked_add(16).is_some_and(|end| end <= top);
         if !inside || !fp.is_multiple_of(std::mem::align_of::<usize>()) {
@@ -86,9 +89,15 @@ pub(super) fn walk(
                 ((fp + 8) as *const usize).read_volatile(),
             )
         };
-        // `ret` is in the caller, whose stack pointer is `fp + 16`: outside the
-        // instrumented `poll` running, the executor's frames.
-        if ret == 0 || fp + 16 > stop {
+        // `ret` is in the caller, whose stack pointer is `fp + 16`: a caller outside the
+        // instrumented `poll` running is the executor's, and one in std's marker the
+        // runtime's (see `marker`).
+        let frame = if fp + 16 >= watch.limit {
+            watch.ask(fp + 16, ret)
+        } else {
+            Frame::Go
+        };
+        if ret == 0 || frame == Frame::Cut {
             break;
         }
         if skip && ret.wrapping_sub(caller) < 4096 {
@@ -98,11 +107,15 @@ pub(super) fn walk(
             ips[n] = super::Slot::new(ret);
             recs[n] = super::Slot::new(fp);
             n += 1;
+            if frame == Frame::Last {
+                // Into std's short-backtrace marker: the runtime's frames.
+                return Some((n, true));
+            }
         }
         if next <= fp {
             break;
         }
         fp = next;
     }
-    Some(n)
+    Some((n, false))
 }

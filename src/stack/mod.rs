@@ -24,6 +24,8 @@ use crate::table::RecordTable;
 mod dwarf;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod fp;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod marker;
 mod symbols;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod tables;
@@ -31,7 +33,7 @@ mod trim;
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 mod fp {
-    pub(super) fn walk(_: &mut [usize], _: &mut [usize], _: usize) -> Option<usize> {
+    pub(super) fn walk(_: &mut [usize], _: &mut [usize], _: usize) -> Option<(usize, bool)> {
         None
     }
 }
@@ -261,9 +263,9 @@ pub(crate) fn capture() -> Option<u32> {
         Unwinder::FramePointers => {
             let mut recs = [Slot::uninit(); MAX_CAPTURE];
             let entry = capture as fn() -> Option<u32> as usize;
-            let n = fp::walk(out, &mut recs[..want], entry).unwrap_or(0);
+            let (n, at_marker) = fp::walk(out, &mut recs[..want], entry).unwrap_or((0, false));
             let own = trim::leading_own(written(out, n));
-            if n < want && n <= own + 2 {
+            if n < want && n <= own + 2 && !at_marker {
                 FP_BROKEN.fetch_add(1, Ordering::Relaxed);
                 walk_tables_or_system(out)
             } else if fp_gap(written(out, n), written(&recs, n), own) {
@@ -1262,6 +1264,50 @@ mod tests {
             "no address with inlined frames among {every:x?}"
         );
         assert!(located > 2, "only {located} addresses with a file and line");
+    }
+
+    /// Walks end at the first return address into std's or libtest's short-backtrace
+    /// marker, the first walk of a thread (which finds it in the symbol table) and the
+    /// later ones (which meet the place it remembered); a remembered place that is wrong
+    /// is passed, and the marker found again.
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    #[test]
+    fn walks_end_at_the_short_backtrace_marker() {
+        let mut symtab = symbols::SymbolTables::new();
+        let last_name = |id: u32, symtab: &mut symbols::SymbolTables| {
+            let mut ips = Vec::new();
+            frames_of(id, &mut ips);
+            symtab.load_for(&ips);
+            let last = *ips.last().expect("frames");
+            (ips.len(), symtab.function_of(last).unwrap_or_default())
+        };
+        assert!(marker::markers().is_some_and(|m| m.len() >= 2));
+        let ids = std::thread::scope(|s| {
+            s.spawn(|| {
+                let first = capture_here().unwrap();
+                let learnt = marker::MARK.with(std::cell::Cell::get);
+                let second = capture_here().unwrap();
+                // A remembered place that is wrong: passed, and the marker found again.
+                marker::MARK.with(|c| c.set((1, 1)));
+                let third = capture_here().unwrap();
+                assert_eq!(marker::MARK.with(std::cell::Cell::get), learnt);
+                [first, second, third]
+            })
+            .join()
+            .unwrap()
+        });
+        let lens: Vec<usize> = ids.iter().map(|&id| last_name(id, &mut symtab).0).collect();
+        assert!(
+            lens[0] == lens[1] && lens[1] == lens[2],
+            "the same depth each time: {lens:?}"
+        );
+        for id in ids.into_iter().chain([capture_here().unwrap()]) {
+            let (n, name) = last_name(id, &mut symtab);
+            assert!(
+                name.contains("__rust_begin_short_backtrace"),
+                "stack {id} of {n} frames ends in {name:?}"
+            );
+        }
     }
 
     #[test]

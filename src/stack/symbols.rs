@@ -268,3 +268,60 @@ impl Drop for Mapping {
         unsafe { libc::munmap(self.ptr, self.len) };
     }
 }
+
+/// The address ranges, in this process, of the executable's functions named
+/// `__rust_begin_short_backtrace` (std's and libtest's markers; see `marker`), sorted.
+/// Empty when the executable has no symbol table or cannot be read.
+pub(super) fn marker_ranges() -> Vec<(usize, usize)> {
+    let mut found: Vec<Found> = Vec::new();
+    // SAFETY: `collect` matches the callback contract and only pushes to `found`.
+    unsafe { libc::dl_iterate_phdr(Some(collect), std::ptr::addr_of_mut!(found).cast()) };
+    // The first object the loader lists is the executable.
+    let Some(exe) = found.first() else {
+        return Vec::new();
+    };
+    let Ok(file) = std::fs::File::open("/proc/self/exe") else {
+        return Vec::new();
+    };
+    let Some(len) = file
+        .metadata()
+        .ok()
+        .and_then(|m| usize::try_from(m.len()).ok())
+        .filter(|&l| l > 0)
+    else {
+        return Vec::new();
+    };
+    let Some(map) = Mapping::new(&file, len) else {
+        return Vec::new();
+    };
+    let Ok(obj) = object::File::parse(map.bytes()) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(usize, usize)> = obj
+        .symbols()
+        .filter(|s| s.kind() == SymbolKind::Text && s.address() != 0 && s.size() != 0)
+        .filter(|s| s.name_bytes().is_ok_and(is_marker_name))
+        .map(|s| {
+            let start = exe.bias.wrapping_add(s.address() as usize);
+            (start, start.wrapping_add(s.size() as usize))
+        })
+        .filter(|&(start, end)| exe.start <= start && end <= exe.end)
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Whether a mangled symbol name is a `__rust_begin_short_backtrace`'s. The legacy scheme
+/// puts the function's own name last, before the hash (`...28__rust_begin_short_backtrace
+/// 17h<16 hex digits>E`), so most names are told by one comparison; a v0 name (`_R...`)
+/// may carry generic arguments after it, and is searched.
+fn is_marker_name(name: &[u8]) -> bool {
+    const NAME: &[u8] = b"__rust_begin_short_backtrace";
+    const HASH: usize = "17h0123456789abcdefE".len();
+    if name.starts_with(b"_R") {
+        return name.windows(NAME.len()).any(|w| w == NAME);
+    }
+    name.len() >= NAME.len() + HASH
+        && &name[name.len() - HASH - NAME.len()..name.len() - HASH] == NAME
+}

@@ -28,6 +28,8 @@ use framehop::{ExplicitModuleSectionInfo, FrameAddress, Module, MustNotAllocateD
 // the caches allocate, under the reentrancy guard, never under a table lock.
 use framehop::Unwinder as _;
 
+use super::marker::{Frame, Watch};
+
 /// Bytes of a section as the loader mapped them (never unmapped while the object is loaded).
 #[derive(Clone, Copy)]
 pub(super) struct Mapped {
@@ -312,7 +314,6 @@ pub(super) fn walk(out: &mut [super::Slot]) -> Option<Walked> {
         );
     }
     let top = super::fp::stack_top()?;
-    let stop = super::task_frame_stop(sp, top);
     let mods = modules()?;
     let hint = SLOT.try_with(std::cell::Cell::get).unwrap_or(usize::MAX);
     let first = if hint == usize::MAX {
@@ -348,6 +349,7 @@ pub(super) fn walk(out: &mut [super::Slot]) -> Option<Walked> {
     // The module of the last return address: most frames are in the same one as their
     // caller's, so this spares the search of the module list.
     let mut last_module = (0usize, 0usize);
+    let mut watch = Watch::new(sp, top);
     loop {
         if n == out.len() {
             return Some(Walked {
@@ -390,7 +392,13 @@ pub(super) fn walk(out: &mut [super::Slot]) -> Option<Walked> {
                         load_modules();
                     }
                 }
-                if regs.sp() as usize > stop {
+                let caller_sp = regs.sp() as usize;
+                let frame = if caller_sp >= watch.limit {
+                    watch.ask(caller_sp, r)
+                } else {
+                    Frame::Go
+                };
+                if frame == Frame::Cut {
                     // The caller is outside the instrumented `poll` running: the
                     // executor's frames.
                     return Some(Walked {
@@ -403,6 +411,13 @@ pub(super) fn walk(out: &mut [super::Slot]) -> Option<Walked> {
                 } else {
                     out[n] = super::Slot::new(r);
                     n += 1;
+                    if frame == Frame::Last {
+                        // Into std's short-backtrace marker: the runtime's frames.
+                        return Some(Walked {
+                            frames: n,
+                            complete: true,
+                        });
+                    }
                 }
                 addr = next;
             }
