@@ -325,3 +325,31 @@ fn is_marker_name(name: &[u8]) -> bool {
     name.len() >= NAME.len() + HASH
         && &name[name.len() - HASH - NAME.len()..name.len() - HASH] == NAME
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_marker_name;
+
+    #[test]
+    fn marker_names_in_both_manglings() {
+        // Legacy: the name last, before the hash.
+        assert!(is_marker_name(
+            b"_ZN3std3sys9backtrace28__rust_begin_short_backtrace17h0123456789abcdefE"
+        ));
+        assert!(is_marker_name(
+            b"_ZN4test28__rust_begin_short_backtrace17hfedcba9876543210E"
+        ));
+        // v0: generic arguments may follow the name.
+        assert!(is_marker_name(
+            b"_RINvNtNtCsabc_3std3sys9backtrace28__rust_begin_short_backtraceFEuuEB6_"
+        ));
+        // Not a marker: a caller of it, a longer name, a short one.
+        assert!(!is_marker_name(
+            b"_ZN3std2rt10lang_start28_$u7b$$u7b$closure$u7d$$u7d$17h0123456789abcdefE"
+        ));
+        assert!(!is_marker_name(
+            b"_ZN3std3sys9backtrace28__rust_begin_short_backtrace4call17h0123456789abcdefE"
+        ));
+        assert!(!is_marker_name(b"main"));
+    }
+}
