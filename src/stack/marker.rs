@@ -13,8 +13,9 @@
 //! would cost what it saves, so each thread remembers where its marker frame is: the
 //! caller's stack pointer and the return address of the frame that returned into it.
 //! That frame lives as long as the thread's `main` or closure runs, at the same place, so
-//! later walks stop when they reach that (stack pointer, return address) pair: two
-//! compares a frame. A walk that passes the remembered place without meeting it (the
+//! later walks stop when they reach that (stack pointer, return address) pair. A frame
+//! below that stack pointer costs one compare, merged with the one the task-frame stop
+//! already made (`Watch::limit`). A walk that passes the remembered place without meeting it (the
 //! marker returned: code after `main`, a test that ended) searches the ranges again from
 //! there and remembers what it finds.
 //!

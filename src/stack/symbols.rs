@@ -199,12 +199,10 @@ pub(super) fn loader_counters() -> (u64, u64) {
 
 /// The function symbols of one object file: `.symtab`, else `.dynsym`.
 fn read_symbols(path: &std::path::Path) -> Option<(Vec<Sym>, Mapping)> {
-    let file = std::fs::File::open(path).ok()?;
-    let len = usize::try_from(file.metadata().ok()?.len()).ok()?;
-    if len == 0 || u32::try_from(len).is_err() {
+    let map = Mapping::of_file(path)?;
+    if u32::try_from(map.len).is_err() {
         return None;
     }
-    let map = Mapping::new(&file, len)?;
     let base = map.bytes().as_ptr() as usize;
     let mut syms = Vec::new();
     {
@@ -240,6 +238,16 @@ struct Mapping {
 }
 
 impl Mapping {
+    /// The whole of the file at `path`, if it can be opened and is not empty.
+    fn of_file(path: &std::path::Path) -> Option<Mapping> {
+        let file = std::fs::File::open(path).ok()?;
+        let len = usize::try_from(file.metadata().ok()?.len()).ok()?;
+        if len == 0 {
+            return None;
+        }
+        Mapping::new(&file, len)
+    }
+
     fn new(file: &std::fs::File, len: usize) -> Option<Mapping> {
         use std::os::unix::io::AsRawFd;
         // SAFETY: maps `len` bytes of an open file read-only; checked for failure below.
@@ -280,18 +288,7 @@ pub(super) fn marker_ranges() -> Vec<(usize, usize)> {
     let Some(exe) = found.first() else {
         return Vec::new();
     };
-    let Ok(file) = std::fs::File::open("/proc/self/exe") else {
-        return Vec::new();
-    };
-    let Some(len) = file
-        .metadata()
-        .ok()
-        .and_then(|m| usize::try_from(m.len()).ok())
-        .filter(|&l| l > 0)
-    else {
-        return Vec::new();
-    };
-    let Some(map) = Mapping::new(&file, len) else {
+    let Some(map) = Mapping::of_file(std::path::Path::new("/proc/self/exe")) else {
         return Vec::new();
     };
     let Ok(obj) = object::File::parse(map.bytes()) else {
