@@ -161,6 +161,7 @@ mod lifetime;
 mod live;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+mod open_table;
 mod os;
 mod pprof;
 pub mod report;

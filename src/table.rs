@@ -24,6 +24,8 @@
 
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
+use crate::open_table::{self, Entry, Occupied, OpenTable};
+
 /// log2 of the number of shards.
 const SHARD_BITS: u32 = 6;
 /// Number of shards.
@@ -56,8 +58,17 @@ struct Slot {
     val: u64,
 }
 
-/// Size of one slot in bytes: the table's memory per record, before load factor.
-pub(crate) const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
+// SAFETY: all-zero is `addr == 0`, the empty slot; the methods only compute.
+unsafe impl open_table::Slot for Slot {
+    #[inline(always)]
+    fn is_empty(&self) -> bool {
+        self.addr == 0
+    }
+    #[inline(always)]
+    fn hash(&self) -> u64 {
+        hash(self.addr)
+    }
+}
 
 /// The slot-picking hash (slow paths only).
 #[inline(always)]
@@ -91,19 +102,12 @@ fn shard_of(addr: usize) -> usize {
 pub(crate) struct Full;
 
 struct ShardInner {
-    slots: *mut Slot,
-    /// Capacity in slots: 0 (nothing mapped yet) or a power of two.
-    cap: usize,
-    len: usize,
-    /// `len` at which an insert must look at growth or the cap (`make_room`).
+    records: OpenTable<Slot>,
+    /// `records.len()` at which an insert must look at growth or the cap (`make_room`).
     grow_at: usize,
     /// Records this shard could not take.
     dropped: u64,
 }
-
-// SAFETY: `slots` is memory owned by this shard (mapped by it, unmapped by it) and only
-// touched while the shard's mutex is held.
-unsafe impl Send for ShardInner {}
 
 #[repr(align(64))]
 struct Shard {
@@ -114,7 +118,7 @@ struct Shard {
 pub(crate) const TABLES: usize = 2;
 
 /// One directory entry: a window's leaf of `LEAF_LEN` counters, or null.
-type Entry = AtomicPtr<AtomicU8>;
+type DirEntry = AtomicPtr<AtomicU8>;
 
 /// Where a table's filter is: null until the table's first record, then the directory
 /// of `DIR_LEN` entries (set once, never unmapped); each entry null until its window's
@@ -124,7 +128,7 @@ type Entry = AtomicPtr<AtomicU8>;
 /// the shard inserting the window's first record, under their locks.
 #[repr(align(64))]
 struct FilterRef {
-    base: AtomicPtr<Entry>,
+    base: AtomicPtr<DirEntry>,
     /// Set when the OS refused the directory: the table takes no records.
     failed: AtomicBool,
     /// Set once the refusal has been reported.
@@ -172,12 +176,12 @@ impl FilterRef {
     /// tagged allocation). Never allocates, takes no lock.
     #[cold]
     #[inline(never)]
-    fn map(&self) -> *const Entry {
+    fn map(&self) -> *const DirEntry {
         let cur = self.base.load(Ordering::Acquire);
         if !cur.is_null() || self.failed.load(Ordering::Relaxed) {
             return cur;
         }
-        match publish(&self.base, DIR_LEN * std::mem::size_of::<Entry>()) {
+        match publish(&self.base, DIR_LEN * std::mem::size_of::<DirEntry>()) {
             Some(p) => p,
             None => {
                 self.failed.store(true, Ordering::Relaxed);
@@ -191,7 +195,7 @@ impl FilterRef {
     /// refuses it. Never allocates, takes no lock.
     #[cold]
     #[inline(never)]
-    fn map_leaf(&self, entry: &Entry) -> *const AtomicU8 {
+    fn map_leaf(&self, entry: &DirEntry) -> *const AtomicU8 {
         match publish(entry, LEAF_LEN) {
             Some(p) => p,
             None => {
@@ -260,9 +264,7 @@ impl<const F: usize> RecordTable<F> {
             shards: [const {
                 Shard {
                     inner: spin::Mutex::new(ShardInner {
-                        slots: std::ptr::null_mut(),
-                        cap: 0,
-                        len: 0,
+                        records: OpenTable::new(),
                         grow_at: 0,
                         dropped: 0,
                     }),
@@ -274,7 +276,7 @@ impl<const F: usize> RecordTable<F> {
 
     /// The mapped directory, or null while the filter is not mapped.
     #[inline(always)]
-    fn directory() -> *const Entry {
+    fn directory() -> *const DirEntry {
         FILTERS[F].base.load(Ordering::Acquire)
     }
 
@@ -333,7 +335,7 @@ impl<const F: usize> RecordTable<F> {
         addr: usize,
         value: impl FnOnce(Option<u64>) -> u64,
     ) -> Result<(), Full> {
-        let r = self.with_shard(addr, |s| s.upsert(addr, hash(addr), |old| Some(value(old))));
+        let r = self.with_shard(addr, |s| s.upsert(addr, |old| Some(value(old))));
         match r {
             Ok(_) => Ok(()),
             Err(e) => {
@@ -352,7 +354,7 @@ impl<const F: usize> RecordTable<F> {
         addr: usize,
         value: impl FnOnce(Option<u64>) -> Option<u64>,
     ) -> Result<bool, Full> {
-        let r = self.with_shard(addr, |s| s.upsert(addr, hash(addr), value));
+        let r = self.with_shard(addr, |s| s.upsert(addr, value));
         if r.is_err() {
             FILTERS[F].refused();
         }
@@ -363,7 +365,7 @@ impl<const F: usize> RecordTable<F> {
     #[inline]
     pub(crate) fn remove(&self, addr: usize, on_remove: impl FnOnce(u64)) -> Option<u64> {
         self.with_shard(addr, |s| {
-            let v = s.remove(addr, hash(addr));
+            let v = s.remove(addr);
             if let Some(v) = v {
                 on_remove(v);
             }
@@ -380,14 +382,17 @@ impl<const F: usize> RecordTable<F> {
         f: impl FnOnce(u64) -> (Option<u64>, R),
     ) -> Option<R> {
         self.with_shard(addr, |s| {
-            let h = hash(addr);
-            let i = s.find(addr, h)?;
-            let (new, r) = f(s.slot(i).val);
+            let dir = s.dir;
+            let Entry::Occupied(mut o) = s.inner.records.entry(hash(addr), |s| s.addr == addr)
+            else {
+                return None;
+            };
+            let (new, r) = f(o.get().val);
             match new {
-                Some(v) => s.slot_mut(i).val = v,
+                Some(v) => o.get_mut().val = v,
                 None => {
-                    s.delete_at(i);
-                    s.filter_add(addr, -1);
+                    o.remove();
+                    filter_add::<F>(dir, addr, -1);
                 }
             }
             Some(r)
@@ -415,20 +420,14 @@ impl<const F: usize> RecordTable<F> {
         let mut out = Vec::new();
         for shard in &self.shards {
             loop {
-                let len = shard.inner.lock().len;
+                let len = shard.inner.lock().records.len();
                 out.reserve(len + 16);
                 let inner = shard.inner.lock();
-                if out.capacity() - out.len() < inner.len {
+                if out.capacity() - out.len() < inner.records.len() {
                     continue; // grew in between: size again
                 }
-                for i in 0..inner.cap {
-                    // SAFETY: `i < cap`; `slots` maps `cap` slots while the lock is held.
-                    let s = unsafe { *inner.slots.add(i) };
-                    if s.addr != 0 {
-                        // No reallocation: the capacity was checked above.
-                        out.push((s.addr, s.val));
-                    }
-                }
+                // No reallocation: the capacity was checked above.
+                out.extend(inner.records.iter().map(|s| (s.addr, s.val)));
                 break;
             }
         }
@@ -440,9 +439,9 @@ impl<const F: usize> RecordTable<F> {
         let mut st = TableStats::default();
         for shard in &self.shards {
             let inner = shard.inner.lock();
-            st.records += inner.len;
+            st.records += inner.records.len();
             st.dropped += inner.dropped;
-            st.table_bytes += inner.cap * SLOT_BYTES;
+            st.table_bytes += inner.records.bytes();
         }
         st
     }
@@ -480,158 +479,98 @@ pub(crate) struct TableStats {
     pub(crate) table_bytes: usize,
 }
 
+/// The filter counter of `addr` in directory `dir`, mapping its window's leaf when `map`
+/// is set; `None` when the directory or the leaf is not mapped (or cannot be) or `addr` is
+/// above the directory.
+#[inline(always)]
+fn counter<const F: usize>(
+    dir: *const DirEntry,
+    addr: usize,
+    map: bool,
+) -> Option<&'static AtomicU8> {
+    let w = window_of(addr);
+    if dir.is_null() || w >= DIR_LEN {
+        return None;
+    }
+    // SAFETY: a non-null `dir` is the mapping of `DIR_LEN` entries, never unmapped (it
+    // comes from `RecordTable::directory`), and `w < DIR_LEN`.
+    let entry = unsafe { &*dir.add(w) };
+    let mut leaf = entry.load(Ordering::Acquire);
+    if leaf.is_null() && map {
+        leaf = FILTERS[F].map_leaf(entry).cast_mut();
+    }
+    if leaf.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null entry is the mapping of `LEAF_LEN` counters, never unmapped
+    // (so for the rest of the process), and `granule_of` is below `LEAF_LEN`.
+    Some(unsafe { &*leaf.add(granule_of(addr)) })
+}
+
+/// Adds `delta` to the counter of `addr`, which has a record (so its leaf is mapped), under
+/// the lock of its shard.
+#[inline(always)]
+fn filter_add<const F: usize>(dir: *const DirEntry, addr: usize, delta: i8) {
+    if let Some(f) = counter::<F>(dir, addr, false) {
+        count(f, delta);
+    }
+}
+
 /// A locked shard and the filter counters it writes to.
 ///
-/// A shard has slots (`cap > 0`) only once the directory is mapped (`grow` maps it before
-/// the first slots, or refuses), and a record only once its window's leaf is (`upsert`
-/// maps it before the first, or refuses), so wherever a record exists `dir` points at
-/// `DIR_LEN` entries and the record's entry at `LEAF_LEN` counters.
+/// A shard has slots only once the directory is mapped (`grow` maps it before the first
+/// slots, or refuses), and a record only once its window's leaf is (`upsert` maps it
+/// before the first, or refuses), so wherever a record exists `dir` points at `DIR_LEN`
+/// entries and the record's entry at `LEAF_LEN` counters.
 struct ShardView<'a, const F: usize> {
     inner: &'a mut ShardInner,
-    /// The mapped directory; null while the filter is not mapped (then `cap == 0`).
-    dir: *const Entry,
+    /// The mapped directory; null while the filter is not mapped (then no slots).
+    dir: *const DirEntry,
     limit: usize,
 }
 
 impl<const F: usize> ShardView<'_, F> {
-    #[inline(always)]
-    fn mask(&self) -> usize {
-        self.inner.cap - 1
-    }
-
-    #[inline(always)]
-    fn home(&self, h: u64) -> usize {
-        (h >> 32) as usize & self.mask()
-    }
-
-    #[inline(always)]
-    fn slot(&self, i: usize) -> &Slot {
-        debug_assert!(i < self.inner.cap);
-        // SAFETY: callers pass `i <= mask < cap`, and `slots` maps `cap` slots.
-        unsafe { &*self.inner.slots.add(i) }
-    }
-
-    #[inline(always)]
-    fn slot_mut(&mut self, i: usize) -> &mut Slot {
-        debug_assert!(i < self.inner.cap);
-        // SAFETY: as in `slot`; the shard lock gives exclusive access.
-        unsafe { &mut *self.inner.slots.add(i) }
-    }
-
-    /// The filter counter of `addr`, mapping its window's leaf when `map` is set; `None`
-    /// when the leaf is not mapped (or cannot be) or `addr` is above the directory.
-    #[inline(always)]
-    fn counter(&self, addr: usize, map: bool) -> Option<&'static AtomicU8> {
-        let w = window_of(addr);
-        if self.dir.is_null() || w >= DIR_LEN {
-            return None;
-        }
-        // SAFETY: a non-null `dir` is the mapping of `DIR_LEN` entries, never unmapped,
-        // and `w < DIR_LEN`.
-        let entry = unsafe { &*self.dir.add(w) };
-        let mut leaf = entry.load(Ordering::Acquire);
-        if leaf.is_null() && map {
-            leaf = FILTERS[F].map_leaf(entry).cast_mut();
-        }
-        if leaf.is_null() {
-            return None;
-        }
-        // SAFETY: a non-null entry is the mapping of `LEAF_LEN` counters, never unmapped
-        // (so for the rest of the process), and `granule_of` is below `LEAF_LEN`.
-        Some(unsafe { &*leaf.add(granule_of(addr)) })
-    }
-
-    /// Adds `delta` to the counter of `addr`, which has a record (so its leaf is mapped).
-    #[inline(always)]
-    fn filter_add(&self, addr: usize, delta: i8) {
-        if let Some(f) = self.counter(addr, false) {
-            count(f, delta);
-        }
-    }
-
-    #[inline]
-    fn find(&self, addr: usize, h: u64) -> Option<usize> {
-        if self.inner.cap == 0 {
-            return None;
-        }
-        let mask = self.mask();
-        let mut i = self.home(h);
-        loop {
-            let s = self.slot(i);
-            if s.addr == addr {
-                return Some(i);
-            }
-            if s.addr == 0 {
-                return None;
-            }
-            i = (i + 1) & mask;
-        }
-    }
-
     #[inline]
     fn upsert(
         &mut self,
         addr: usize,
-        h: u64,
         value: impl FnOnce(Option<u64>) -> Option<u64>,
     ) -> Result<bool, Full> {
-        if self.inner.len >= self.inner.grow_at && !self.make_room() {
+        let h = hash(addr);
+        let room = self.inner.records.len() < self.inner.grow_at || self.make_room();
+        // After `make_room`: the first growth maps the directory.
+        let dir = self.dir;
+        if !room {
             // No room for a new record; replacing an existing one needs none.
-            if let Some(i) = self.find(addr, h) {
-                return Ok(self.replace_at(i, addr, value));
+            if let Entry::Occupied(o) = self.inner.records.entry(h, |s| s.addr == addr) {
+                return Ok(replace::<F>(o, dir, addr, value));
             }
             self.inner.dropped += 1;
             return Err(Full);
         }
         // One probe walk: the record of `addr` (a stale one) or the first empty slot.
-        let mask = self.mask();
-        let mut i = self.home(h);
-        loop {
-            let cur = self.slot(i).addr;
-            if cur == addr {
-                return Ok(self.replace_at(i, addr, value));
+        match self.inner.records.entry(h, |s| s.addr == addr) {
+            Entry::Occupied(o) => Ok(replace::<F>(o, dir, addr, value)),
+            Entry::Vacant(v) => {
+                let Some(counter) =
+                    counter::<F>(dir, addr, true).filter(|c| c.load(Ordering::Relaxed) != u8::MAX)
+                else {
+                    // No counter for it (its window's leaf refused, or an address above the
+                    // directory), or one that cannot count another record.
+                    self.inner.dropped += 1;
+                    return Err(Full);
+                };
+                let Some(val) = value(None) else {
+                    return Ok(false);
+                };
+                v.insert(Slot { addr, val });
+                count(counter, 1);
+                Ok(true)
             }
-            if cur == 0 {
-                break;
-            }
-            i = (i + 1) & mask;
-        }
-        let Some(counter) = self
-            .counter(addr, true)
-            .filter(|c| c.load(Ordering::Relaxed) != u8::MAX)
-        else {
-            // No counter for it (its window's leaf refused, or an address above the
-            // directory), or one that cannot count another record.
-            self.inner.dropped += 1;
-            return Err(Full);
-        };
-        let Some(val) = value(None) else {
-            return Ok(false);
-        };
-        *self.slot_mut(i) = Slot { addr, val };
-        self.inner.len += 1;
-        count(counter, 1);
-        Ok(true)
-    }
-
-    /// Replaces the value of the record in slot `i` (of `addr`) by `value(old)`, or removes
-    /// the record when that is `None`.
-    #[inline(always)]
-    fn replace_at(
-        &mut self,
-        i: usize,
-        addr: usize,
-        value: impl FnOnce(Option<u64>) -> Option<u64>,
-    ) -> bool {
-        match value(Some(self.slot(i).val)) {
-            Some(v) => {
-                self.slot_mut(i).val = v;
-                true
-            }
-            None => {
-                self.delete_at(i);
-                self.filter_add(addr, -1);
-                false
+            Entry::Full => {
+                // Cannot happen: `make_room` keeps the load factor at 3/4.
+                self.inner.dropped += 1;
+                Err(Full)
             }
         }
     }
@@ -640,69 +579,37 @@ impl<const F: usize> ShardView<'_, F> {
     /// and the cap allows; `false` when no record can be added.
     #[cold]
     fn make_room(&mut self) -> bool {
-        if self.inner.len >= self.limit {
+        let len = self.inner.records.len();
+        if len >= self.limit {
             return false;
         }
-        if (self.inner.len + 1) * 4 > self.inner.cap * 3 && !self.grow() {
+        if !self.inner.records.has_room() && !self.grow() {
             return false;
         }
-        self.inner.grow_at = (self.inner.cap / 4 * 3).min(self.limit);
+        self.inner.grow_at = (self.inner.records.capacity() / 4 * 3).min(self.limit);
         true
     }
 
     #[inline]
-    fn remove(&mut self, addr: usize, h: u64) -> Option<u64> {
-        let i = self.find(addr, h)?;
-        let val = self.slot(i).val;
-        self.delete_at(i);
-        self.filter_add(addr, -1);
+    fn remove(&mut self, addr: usize) -> Option<u64> {
+        let val = self
+            .inner
+            .records
+            .remove(hash(addr), |s| s.addr == addr)?
+            .val;
+        filter_add::<F>(self.dir, addr, -1);
         Some(val)
     }
 
-    /// Backward-shift deletion: later members of the probe run move up to fill the hole.
-    fn delete_at(&mut self, mut hole: usize) {
-        let mask = self.mask();
-        let mut j = hole;
-        loop {
-            j = (j + 1) & mask;
-            let s = *self.slot(j);
-            if s.addr == 0 {
-                break;
-            }
-            let home = self.home(hash(s.addr));
-            // `s` may move into `hole` unless its home lies cyclically in (hole, j].
-            if (j.wrapping_sub(home) & mask) >= (j.wrapping_sub(hole) & mask) {
-                *self.slot_mut(hole) = s;
-                hole = j;
-            }
-        }
-        *self.slot_mut(hole) = Slot { addr: 0, val: 0 };
-        self.inner.len -= 1;
-    }
-
     fn remove_where(&mut self, remove: &mut impl FnMut(usize, u64) -> bool) {
-        if self.inner.cap == 0 {
-            return;
-        }
-        // Start just after an empty slot so that no probe run wraps past our start:
-        // backward shifts then only move records we have not visited yet, or into the
-        // slot we are looking at (which we look at again).
-        let cap = self.inner.cap;
-        let Some(start) = (0..cap).find(|&i| self.slot(i).addr == 0) else {
-            return; // cannot happen: the load factor keeps empty slots
-        };
-        let mut visited = 0;
-        let mut i = (start + 1) & self.mask();
-        while visited < cap {
-            let s = *self.slot(i);
-            if s.addr != 0 && remove(s.addr, s.val) {
-                self.delete_at(i);
-                self.filter_add(s.addr, -1);
-                continue; // look at slot `i` again: a later record may have moved here
+        let dir = self.dir;
+        self.inner.records.remove_where(|s| {
+            let gone = remove(s.addr, s.val);
+            if gone {
+                filter_add::<F>(dir, s.addr, -1);
             }
-            visited += 1;
-            i = (i + 1) & self.mask();
-        }
+            gone
+        });
     }
 
     /// Doubles the capacity (or maps the first slots). `false` when the OS refuses memory.
@@ -715,39 +622,28 @@ impl<const F: usize> ShardView<'_, F> {
                 return false;
             }
         }
-        let new_cap = if self.inner.cap == 0 {
-            INITIAL_CAPACITY
-        } else {
-            self.inner.cap * 2
-        };
-        let Some(bytes) = new_cap.checked_mul(SLOT_BYTES) else {
-            return false;
-        };
-        let new = crate::os::map_zeroed(bytes).cast::<Slot>();
-        if new.is_null() {
-            return false;
+        self.inner.records.grow(INITIAL_CAPACITY)
+    }
+}
+
+/// Replaces the value of the record `o` (of `addr`) by `value(old)`, or removes the record
+/// when that is `None`; `true` when a record stays.
+#[inline(always)]
+fn replace<const F: usize>(
+    mut o: Occupied<'_, Slot>,
+    dir: *const DirEntry,
+    addr: usize,
+    value: impl FnOnce(Option<u64>) -> Option<u64>,
+) -> bool {
+    match value(Some(o.get().val)) {
+        Some(v) => {
+            o.get_mut().val = v;
+            true
         }
-        let (old, old_cap) = (self.inner.slots, self.inner.cap);
-        let new_mask = new_cap - 1;
-        for i in 0..old_cap {
-            // SAFETY: `i < old_cap`, the old mapping's length.
-            let s = unsafe { *old.add(i) };
-            if s.addr != 0 {
-                let mut j = (hash(s.addr) >> 32) as usize & new_mask;
-                // SAFETY: `j <= new_mask < new_cap`, the new mapping's length.
-                while unsafe { (*new.add(j)).addr } != 0 {
-                    j = (j + 1) & new_mask;
-                }
-                // SAFETY: as above.
-                unsafe { *new.add(j) = s };
-            }
+        None => {
+            o.remove();
+            filter_add::<F>(dir, addr, -1);
+            false
         }
-        if !old.is_null() {
-            // SAFETY: `old` was mapped by `map_zeroed` with exactly this length.
-            unsafe { crate::os::unmap(old.cast(), old_cap * SLOT_BYTES) };
-        }
-        self.inner.slots = new;
-        self.inner.cap = new_cap;
-        true
     }
 }

@@ -19,6 +19,7 @@ use std::sync::atomic::{
 };
 
 use crate::guard::Reentrancy;
+use crate::open_table::{self, OpenTable};
 use crate::table::RecordTable;
 
 mod dwarf;
@@ -495,17 +496,23 @@ struct IndexSlot {
     id1: u32,
 }
 
+// SAFETY: all-zero is `id1 == 0`, the empty slot; the methods only read fields.
+unsafe impl open_table::Slot for IndexSlot {
+    fn is_empty(&self) -> bool {
+        self.id1 == 0
+    }
+    fn hash(&self) -> u64 {
+        self.hash
+    }
+}
+
 struct StackShard {
-    index: *mut IndexSlot,
-    index_cap: usize,
-    len: usize,
+    /// Frames' hash -> stack id.
+    index: OpenTable<IndexSlot>,
     /// Words used in the current (last) chunk.
     used: usize,
     chunks: usize,
 }
-
-// SAFETY: the raw pointer is memory owned by this shard, only touched under its lock.
-unsafe impl Send for StackShard {}
 
 #[repr(align(64))]
 struct Shard {
@@ -517,9 +524,7 @@ struct Shard {
 static SHARDS: [Shard; STACK_SHARDS] = [const {
     Shard {
         inner: spin::Mutex::new(StackShard {
-            index: std::ptr::null_mut(),
-            index_cap: 0,
-            len: 0,
+            index: OpenTable::new(),
             used: 0,
             chunks: 0,
         }),
@@ -566,51 +571,6 @@ fn frames_of(id: u32, out: &mut Vec<usize>) {
     }
 }
 
-impl StackShard {
-    fn index_slot(&self, i: usize) -> *mut IndexSlot {
-        // SAFETY: callers pass `i < index_cap`; the index maps `index_cap` slots.
-        unsafe { self.index.add(i) }
-    }
-
-    fn grow_index(&mut self) -> bool {
-        let new_cap = if self.index_cap == 0 {
-            INDEX_INITIAL
-        } else {
-            self.index_cap * 2
-        };
-        let bytes = new_cap * std::mem::size_of::<IndexSlot>();
-        let new = crate::os::map_zeroed(bytes).cast::<IndexSlot>();
-        if new.is_null() {
-            return false;
-        }
-        for i in 0..self.index_cap {
-            // SAFETY: `i < index_cap`.
-            let s = unsafe { *self.index_slot(i) };
-            if s.id1 != 0 {
-                let mut j = (s.hash as usize) & (new_cap - 1);
-                // SAFETY: `j < new_cap`, the new mapping's length.
-                while unsafe { (*new.add(j)).id1 } != 0 {
-                    j = (j + 1) & (new_cap - 1);
-                }
-                // SAFETY: as above.
-                unsafe { *new.add(j) = s };
-            }
-        }
-        if !self.index.is_null() {
-            // SAFETY: the old index is a mapping of exactly this size, no longer used.
-            unsafe {
-                crate::os::unmap(
-                    self.index.cast(),
-                    self.index_cap * std::mem::size_of::<IndexSlot>(),
-                )
-            };
-        }
-        self.index = new;
-        self.index_cap = new_cap;
-        true
-    }
-}
-
 /// Stores `ips` once and returns its id.
 fn intern(ips: &[usize]) -> Option<u32> {
     if ips.is_empty() {
@@ -620,26 +580,12 @@ fn intern(ips: &[usize]) -> Option<u32> {
     let shard_no = (h >> (64 - STACK_SHARD_BITS)) as usize;
     let shard = &SHARDS[shard_no];
     let mut s = shard.inner.lock();
-    if s.index_cap != 0 {
-        let mask = s.index_cap - 1;
-        let mut i = h as usize & mask;
-        loop {
-            // SAFETY: `i <= mask < index_cap`.
-            let slot = unsafe { *s.index_slot(i) };
-            if slot.id1 == 0 {
-                break;
-            }
-            if slot.hash == h {
-                let id = slot.id1 - 1;
-                if same_frames(shard, id, ips) {
-                    return Some(id);
-                }
-            }
-            i = (i + 1) & mask;
-        }
+    let is = |slot: &IndexSlot| slot.hash == h && same_frames(shard, slot.id1 - 1, ips);
+    if let Some(slot) = s.index.get(h, is) {
+        return Some(slot.id1 - 1);
     }
     // New stack: append it to the arena.
-    if (s.len + 1) * 4 > s.index_cap * 3 && !s.grow_index() {
+    if !s.index.has_room() && !s.index.grow(INDEX_INITIAL) {
         return None;
     }
     let need = ips.len() + 1;
@@ -666,20 +612,15 @@ fn intern(ips: &[usize]) -> Option<u32> {
     }
     s.used += need;
     let id = make_id(shard_no, chunk, offset);
-    let mask = s.index_cap - 1;
-    let mut i = h as usize & mask;
-    // SAFETY: `i <= mask < index_cap` throughout.
-    while unsafe { (*s.index_slot(i)).id1 } != 0 {
-        i = (i + 1) & mask;
-    }
-    // SAFETY: as above.
-    unsafe {
-        *s.index_slot(i) = IndexSlot {
+    // The lookup above missed, so its run ends at the empty slot this finds.
+    match s.index.entry(h, |_| false) {
+        open_table::Entry::Vacant(v) => v.insert(IndexSlot {
             hash: h,
             id1: id + 1,
-        }
-    };
-    s.len += 1;
+        }),
+        // Cannot happen (`has_room` above); the frames stay unreachable in the arena.
+        _ => return None,
+    }
     Some(id)
 }
 
@@ -701,9 +642,8 @@ pub(crate) fn table_stats() -> (usize, usize) {
     let mut bytes = 0;
     for shard in &SHARDS {
         let s = shard.inner.lock();
-        stacks += s.len;
-        bytes += s.chunks * CHUNK_WORDS * std::mem::size_of::<usize>()
-            + s.index_cap * std::mem::size_of::<IndexSlot>();
+        stacks += s.index.len();
+        bytes += s.chunks * CHUNK_WORDS * std::mem::size_of::<usize>() + s.index.bytes();
     }
     (stacks, bytes)
 }
