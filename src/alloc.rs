@@ -8,7 +8,9 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 
 use crate::guard::{self, PROBE, REENTRANT};
-use crate::resource::{self, RECORDS};
+use crate::records;
+use crate::resource;
+use crate::scope;
 use crate::stack;
 
 /// A global allocator that forwards every call to `inner` and records the blocks that
@@ -55,14 +57,14 @@ fn on_alloc(st: u64, ptr: *mut u8, size: usize) {
     if st & REENTRANT != 0 {
         return;
     }
-    if let Some(res) = guard::tag_of(st) {
+    if let Some(res) = scope::current_tag(st) {
         let c = resource::hot(res).capture();
         let stack = if c != stack::CAPTURE_OFF && stack::should_capture(c, size) {
             stack::capture()
         } else {
             None
         };
-        resource::record_block(ptr as usize, size, res, stack);
+        records::record(ptr as usize, size, res, stack);
     }
 }
 
@@ -96,7 +98,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if RECORDS.maybe_contains(ptr as usize) {
+        if records::maybe_recorded(ptr as usize) {
             // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract.
             return unsafe { self.dealloc_recorded(ptr, layout) };
         }
@@ -108,7 +110,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // A block keeps its tag, or its lack of one: an untagged block never becomes tagged.
-        if !RECORDS.maybe_contains(ptr as usize) {
+        if !records::maybe_recorded(ptr as usize) {
             // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
             return unsafe { self.inner.realloc(ptr, layout, new_size) };
         }
@@ -147,7 +149,7 @@ impl<A: GlobalAlloc> TrackingAllocator<A> {
     #[cold]
     #[inline(never)]
     unsafe fn dealloc_recorded(&self, ptr: *mut u8, layout: Layout) {
-        resource::forget_block(ptr as usize);
+        records::forget(ptr as usize);
         // SAFETY: `ptr` was returned by `self.inner` with this `layout`.
         unsafe { self.inner.dealloc(ptr, layout) }
     }
@@ -163,15 +165,15 @@ impl<A: GlobalAlloc> TrackingAllocator<A> {
     #[cold]
     #[inline(never)]
     unsafe fn realloc_recorded(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let taken = resource::take_block(ptr as usize);
+        let taken = records::take(ptr as usize);
         // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
         let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
         if let Some(rec) = taken {
             if new.is_null() {
-                let old_size = resource::taken_size(&rec);
-                resource::put_block(ptr as usize, rec, old_size);
+                let old_size = rec.size();
+                records::put(ptr as usize, rec, old_size);
             } else {
-                resource::put_block(new as usize, rec, new_size);
+                records::put(new as usize, rec, new_size);
             }
         }
         new

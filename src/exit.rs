@@ -347,6 +347,8 @@ extern "C" fn start_up() {
     // Unwinding out of a constructor would abort: swallow anything (nothing should panic).
     let _ = panic::catch_unwind(|| {
         let _r = Reentrancy::enter();
+        // Before any tracker lock exists to be held across a `fork`.
+        crate::fork::register_once();
         // stdout's buffer (1 KiB, kept for the life of the process) is allocated on first
         // use; allocate it now, untagged, so a first `println!` inside a scope adds nothing.
         let _ = std::io::stdout();

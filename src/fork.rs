@@ -2,19 +2,23 @@
 //! in the parent and in the child, so a child never inherits a lock held by a thread that
 //! does not exist in it.
 //!
-//! The allocator path holds at most one shard lock at a time and never allocates under
-//! it; tracker code takes the registry lock before a shard lock, never the reverse. The
-//! prepare handler takes them in that order too, so it cannot deadlock, and it runs before
-//! libc takes its own malloc locks for the fork.
+//! The lock order, which every path keeps and the prepare handler follows (so it cannot
+//! deadlock): the registry lock (`resource.rs`, tracker code only), then a record shard,
+//! then a block-stack shard (`records.rs`; the allocator path holds at most one of these
+//! at a time, and never allocates under it), then a stack-table shard (`stack`, taken
+//! with none of the others held). The handler runs before libc takes its own malloc locks
+//! for the fork.
 
 use std::sync::Once;
 
-use crate::resource::{force_unlock_registry, lock_registry_for_fork, RECORDS};
+use crate::resource::{force_unlock_registry, lock_registry_for_fork};
 
 static REGISTER: Once = Once::new();
 
-/// Registers the `pthread_atfork` handlers, once per process. Called by tracker code
-/// (never by the allocator path) before the first resource exists.
+/// Registers the `pthread_atfork` handlers, once per process. Called by the start-up
+/// hook (`exit.rs`), which runs before `main`: before any resource exists and before any
+/// tracker lock is taken. (Registering here, at the top, rather than from the registry's
+/// lock keeps the modules that own the locks free of this one.)
 pub(crate) fn register_once() {
     REGISTER.call_once(|| {
         // SAFETY: the three handlers are `extern "C"` functions that never unwind; they
@@ -27,16 +31,17 @@ pub(crate) fn register_once() {
 
 extern "C" fn prepare() {
     lock_registry_for_fork();
-    RECORDS.lock_all();
+    crate::records::lock_for_fork();
     crate::stack::lock_for_fork();
 }
 
 extern "C" fn after() {
-    // SAFETY: `prepare` took every shard lock, the stack-table locks and the registry lock and forgot the guards;
-    // this runs once after the fork, in the parent and in the child.
+    // SAFETY: `prepare` took the registry lock, every record and block-stack shard lock
+    // and the stack-table locks, and forgot the guards; this runs once after the fork, in
+    // the parent and in the child.
     unsafe {
         crate::stack::force_unlock_for_fork();
-        RECORDS.force_unlock_all();
+        crate::records::force_unlock_for_fork();
         force_unlock_registry();
     }
 }

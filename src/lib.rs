@@ -164,6 +164,7 @@ pub mod metrics;
 mod open_table;
 mod os;
 mod pprof;
+mod records;
 pub mod report;
 mod resource;
 mod scope;

@@ -531,8 +531,8 @@ impl LeakReport {
         let now = Instant::now();
         let _r = Reentrancy::enter();
         let mut stacks = if crate::stack::ever_on() {
-            let ids: Vec<u32> = snaps.iter().map(|s| s.id).collect();
-            crate::stack::resolved_groups(&ids)
+            let ids: Vec<_> = snaps.iter().map(|s| s.id).collect();
+            crate::stack::resolve_groups(crate::records::stack_groups(&ids))
         } else {
             Default::default()
         };

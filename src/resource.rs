@@ -21,29 +21,41 @@ use std::sync::Arc;
 use crate::clock::Timestamp;
 use crate::guard::Reentrancy;
 use crate::lifetime::{Lifetime, BLOCK, HOLD};
-use crate::stack::{self, BLOCK_STACKS};
-use crate::table::RecordTable;
 
-/// The record table of every tagged block in the process.
-pub(crate) static RECORDS: RecordTable<0> = RecordTable::new();
-
-/// Bits of a record value that hold the resource id.
-const RES_BITS: u32 = 24;
+/// Bits of a resource id: ids are below [`MAX_RESOURCES`].
+pub(crate) const RES_BITS: u32 = 24;
 /// Resource ids are below this.
 pub(crate) const MAX_RESOURCES: usize = 1 << RES_BITS;
-/// Block sizes are below this (1 TiB); a larger block's record is dropped and counted.
-pub(crate) const MAX_BLOCK_SIZE: usize = 1 << (64 - RES_BITS);
 
-/// Packs a block's size and resource into a record value.
-#[inline(always)]
-pub(crate) fn pack(size: usize, res: u32) -> u64 {
-    ((size as u64) << RES_BITS) | u64::from(res)
+/// A resource's id: the index of its hot slot.
+///
+/// Only the registry makes one (a new resource's), and [`ResourceId::from_raw`] remakes
+/// one from the number of another; so every `ResourceId`'s chunk of hot slots is mapped
+/// (chunks are never unmapped), and [`hot`] needs no precondition.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct ResourceId(u32);
+
+impl ResourceId {
+    /// The id as a number below [`MAX_RESOURCES`] (for a record word or the thread's tag word).
+    #[inline(always)]
+    pub(crate) fn raw(self) -> u32 {
+        self.0
+    }
+
+    /// Remakes an id from its number.
+    ///
+    /// # Safety
+    /// * `raw` must be the [`raw`](Self::raw) of a `ResourceId`.
+    #[inline(always)]
+    pub(crate) unsafe fn from_raw(raw: u32) -> ResourceId {
+        ResourceId(raw)
+    }
 }
 
-/// Unpacks a record value into (size, resource).
-#[inline(always)]
-pub(crate) fn unpack(v: u64) -> (usize, u32) {
-    ((v >> RES_BITS) as usize, (v & ((1 << RES_BITS) - 1)) as u32)
+impl std::fmt::Debug for ResourceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "r{}", self.0)
+    }
 }
 
 const CHUNK_BITS: u32 = 12;
@@ -85,7 +97,7 @@ pub(crate) struct Hot {
     capture: AtomicU32,
     /// Odd while `clear` of the owning tracker runs, bumped twice by each `clear`: a
     /// record taken out for a realloc is put back only if this did not change meanwhile
-    /// (see [`clear`]). Both bumps happen under the registry lock, which `create` and the
+    /// (see [`while_clearing`] and `records::clear`). Both bumps happen under the registry lock, which `create` and the
     /// fork handler also take, so a reused slot always starts even.
     cleared: AtomicU32,
     origin: AtomicU8,
@@ -105,7 +117,7 @@ static KIND_ENDED: [AtomicU64; KIND_SLOTS] = [const { AtomicU64::new(0) }; KIND_
 
 /// Marks resource `id` (a unit: a scope, a task, a span) ended, once: it gets its place
 /// among the ended units of its kind. The caller holds a hold on it (it is alive).
-pub(crate) fn mark_ended(id: u32) {
+pub(crate) fn mark_ended(id: ResourceId) {
     let h = hot(id);
     if h.ended.load(Ordering::Relaxed) != 0 {
         return;
@@ -121,17 +133,15 @@ static CHUNK_PTRS: [AtomicPtr<Hot>; CHUNKS] =
     [const { AtomicPtr::new(std::ptr::null_mut()) }; CHUNKS];
 
 /// The hot slot of resource `id`.
-///
-/// `id` must have been handed out by the registry (its chunk is mapped); ids from record
-/// values and thread tags always are.
 #[inline(always)]
-pub(crate) fn hot(id: u32) -> &'static Hot {
-    let id = id as usize;
+pub(crate) fn hot(id: ResourceId) -> &'static Hot {
+    let id = id.0 as usize;
     let chunk = CHUNK_PTRS[(id >> CHUNK_BITS) & (CHUNKS - 1)].load(Ordering::Acquire);
     debug_assert!(!chunk.is_null());
-    // SAFETY: the registry maps a resource's chunk (zeroed, `CHUNK_SLOTS` slots, never
-    // unmapped) before it hands out the id, and publishes it with Release; every `Hot`
-    // field is an atomic, so a shared reference to zeroed memory is valid.
+    // SAFETY: every `ResourceId` comes from the registry (see its doc), which maps the
+    // resource's chunk (zeroed, `CHUNK_SLOTS` slots, never unmapped) before it makes the
+    // id, and publishes it with Release; every `Hot` field is an atomic, so a shared
+    // reference to zeroed memory is valid.
     unsafe { &*chunk.add(id & (CHUNK_SLOTS - 1)) }
 }
 
@@ -179,6 +189,13 @@ impl Hot {
         self.tracker.load(Ordering::Relaxed)
     }
 
+    /// The `cleared` generation: odd while a `clear` of the owning tracker runs, changed
+    /// by every `clear` (see [`while_clearing`]).
+    #[inline(always)]
+    pub(crate) fn cleared(&self) -> u32 {
+        self.cleared.load(Ordering::Relaxed)
+    }
+
     /// The backtrace setting of this resource's blocks.
     #[inline(always)]
     pub(crate) fn capture(&self) -> u32 {
@@ -216,155 +233,16 @@ impl Hot {
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// Block records: the operations of the allocator path.
-
-/// Records a new block of `size` bytes at `addr`, tagged with `res` (alive: the caller's
-/// tag holds it), with its allocation stack if one was captured. Never allocates, never
-/// panics; a record the table cannot take is counted as dropped.
-#[inline]
-pub(crate) fn record_block(addr: usize, size: usize, res: u32, stack: Option<u32>) {
-    if size >= MAX_BLOCK_SIZE {
-        RECORDS.count_dropped(addr);
-        return;
-    }
-    let h = hot(res);
-    let mut replaced = false;
-    let stored = RECORDS.upsert(addr, |old| {
-        if let Some(stale) = old {
-            // A record for a block that was freed behind our back (it cannot be live).
-            let (s, r) = unpack(stale);
-            hot(r).remove_block(s);
-            replaced = true;
-        }
-        h.add_block(size);
-        pack(size, res)
-    });
-    // A block stack exists only beside a record: a new record without a stack has none
-    // to forget (the common case, with backtraces off).
-    if stored.is_ok() && (stack.is_some() || replaced) {
-        set_block_stack(addr, stack);
-    }
-}
-
-/// Sets (or clears) the allocation stack of a recorded block.
-#[inline]
-pub(crate) fn set_block_stack(addr: usize, stack: Option<u32>) {
-    match stack {
-        Some(id) => {
-            let _ = BLOCK_STACKS.upsert(addr, |_| u64::from(id));
-        }
-        None => forget_block_stack(addr),
-    }
-}
-
-/// Forgets the allocation stack of a block, if it has one.
-#[inline(always)]
-pub(crate) fn forget_block_stack(addr: usize) {
-    if stack::ever_on() {
-        forget_block_stack_slow(addr);
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn forget_block_stack_slow(addr: usize) {
-    if BLOCK_STACKS.maybe_contains(addr) {
-        BLOCK_STACKS.remove(addr, |_| {});
-    }
-}
-
-/// Forgets the record of a block being freed, if it has one.
-#[inline]
-pub(crate) fn forget_block(addr: usize) {
-    let found = RECORDS.remove(addr, |v| {
-        let (s, r) = unpack(v);
-        hot(r).remove_block(s);
-    });
-    if found.is_some() {
-        forget_block_stack(addr);
-    }
-}
-
-/// A record taken out of the table while its block is reallocated.
-pub(crate) struct Taken {
-    val: u64,
-    stack: Option<u32>,
-    /// The resource's `cleared` generation when the record was taken.
-    gen: u32,
-}
-
-/// Takes out the record of a block about to be reallocated, leaving its resource's counts
-/// as they are (the block is in flight); give it back with [`put_block`].
-#[inline]
-pub(crate) fn take_block(addr: usize) -> Option<Taken> {
-    let mut gen = 0;
-    let val = RECORDS.remove(addr, |v| {
-        gen = hot(unpack(v).1).cleared.load(Ordering::Relaxed);
-    })?;
-    let stack = if stack::ever_on() && BLOCK_STACKS.maybe_contains(addr) {
-        BLOCK_STACKS.remove(addr, |_| {}).map(|v| v as u32)
-    } else {
-        None
-    };
-    Some(Taken { val, stack, gen })
-}
-
-/// The size recorded for a taken block.
-pub(crate) fn taken_size(t: &Taken) -> usize {
-    unpack(t.val).0
-}
-
-/// Puts back a record taken by [`take_block`], at `addr` (the new or the old address)
-/// with `size` (the new or the old size) — unless its tracker was cleared meanwhile: then
-/// the block goes on untagged.
-#[inline]
-pub(crate) fn put_block(addr: usize, taken: Taken, size: usize) {
-    let (old_size, res) = unpack(taken.val);
-    let h = hot(res);
-    if size >= MAX_BLOCK_SIZE {
-        RECORDS.count_dropped(addr);
-        h.remove_block(old_size);
-        return;
-    }
-    let stored = RECORDS.upsert_or_remove(addr, |old| {
-        if let Some(stale) = old {
-            let (s, r) = unpack(stale);
-            hot(r).remove_block(s);
-        }
-        // Read under the shard lock: see `clear` for why this suffices.
-        let gen = h.cleared.load(Ordering::Relaxed);
-        if gen != taken.gen || gen & 1 != 0 {
-            h.remove_block(old_size);
-            return None;
-        }
-        h.resize_block(old_size, size);
-        Some(pack(size, res))
-    });
-    match stored {
-        Ok(true) => set_block_stack(addr, taken.stack),
-        Ok(false) => {}
-        Err(_) => h.remove_block(old_size),
-    }
-}
-
-/// Removes every record of `tracker`'s resources; the blocks stay allocated, untagged.
-///
-/// A record taken out for a realloc in flight is not in the table when the walk passes,
-/// so the walk runs between two bumps of the `cleared` generation of each of the
-/// tracker's resources, and [`put_block`] (reading it under the shard lock it puts the
-/// record in) drops a record whose generation changed since it was taken, or is odd. A
-/// put that reads the generation from before the first bump holds its shard lock before
-/// the walk takes it, so the walk sees the record; a put after it sees the change. The
-/// registry lock is held throughout: clears run one at a time, and no resource is
-/// created or reclaimed between the bumps (lock order registry → records → stacks, as
-/// everywhere).
-pub(crate) fn clear(tracker: u64) {
+/// Runs `walk` (which drops the records of `tracker`'s blocks) between two bumps of the
+/// `cleared` generation of each of `tracker`'s resources, under the registry lock: clears
+/// run one at a time, and no resource is created or reclaimed between the bumps (see
+/// `records::clear`, which relies on this, and [`Hot::cleared`]).
+pub(crate) fn while_clearing(tracker: u64, walk: impl FnOnce()) {
     let l = lock_registry();
     let bump = |reg: &Registry| {
         for (id, meta) in reg.metas.iter().enumerate() {
             if meta.is_some() {
-                let h = hot(id as u32);
+                let h = hot(ResourceId(id as u32));
                 if h.tracker() == tracker {
                     h.cleared.fetch_add(1, Ordering::SeqCst);
                 }
@@ -372,17 +250,7 @@ pub(crate) fn clear(tracker: u64) {
         }
     };
     bump(&l.reg);
-    RECORDS.retain_not(|addr, v| {
-        let (s, r) = unpack(v);
-        let h = hot(r);
-        if h.tracker() == tracker {
-            h.remove_block(s);
-            forget_block_stack(addr);
-            true
-        } else {
-            false
-        }
-    });
+    walk();
     bump(&l.reg);
     drop(l);
 }
@@ -403,7 +271,7 @@ struct Registry {
     /// report can tell how many units of a kind came and went.
     /// Per kind: its slot in [`KIND_ENDED`].
     kinds: std::collections::BTreeMap<Box<str>, u32>,
-    free: Vec<u32>,
+    free: Vec<ResourceId>,
     /// Scan for dead slots when `metas.len()` reaches this and the free list is empty.
     next_scan: usize,
     next_seq: u64,
@@ -435,7 +303,6 @@ struct Locked {
 
 fn lock_registry() -> Locked {
     let r = Reentrancy::enter();
-    crate::fork::register_once();
     Locked {
         reg: REGISTRY.lock(),
         _reentrancy: r,
@@ -479,10 +346,10 @@ impl Registry {
                 if self.free.try_reserve(1).is_err() {
                     break;
                 }
-                let h = hot(id as u32);
-                if h.life.reclaim() {
+                let id = ResourceId(id as u32);
+                if hot(id).life.reclaim() {
                     *meta = None;
-                    self.free.push(id as u32);
+                    self.free.push(id);
                 }
             }
         }
@@ -503,7 +370,7 @@ impl Registry {
     /// An id for a new resource: a free one, a new slot, or (when a new slot cannot be
     /// had: no memory for it, or every id taken) a dead slot reclaimed now. `None` when
     /// none of these works; counted in `not_created`.
-    fn new_id(&mut self) -> Option<u32> {
+    fn new_id(&mut self) -> Option<ResourceId> {
         if self.free.is_empty() && self.metas.len() >= self.next_scan {
             self.reclaim();
         }
@@ -523,7 +390,7 @@ impl Registry {
 
     /// Appends a slot, mapping its chunk of hot slots if it is the chunk's first; `None`
     /// when every id is taken or memory for the slot cannot be had.
-    fn new_slot(&mut self) -> Option<u32> {
+    fn new_slot(&mut self) -> Option<ResourceId> {
         if self.metas.len() >= MAX_RESOURCES {
             return None;
         }
@@ -538,7 +405,7 @@ impl Registry {
         }
         self.metas.try_reserve(1).ok()?;
         self.metas.push(None);
-        Some(id as u32)
+        Some(ResourceId(id as u32))
     }
 }
 
@@ -551,7 +418,7 @@ pub(crate) fn create(
     origin: Origin,
     created: Timestamp,
     capture: u32,
-) -> Option<u32> {
+) -> Option<ResourceId> {
     let mut l = lock_registry();
     let name = own_name(name);
     let kind = own_name(kind);
@@ -559,7 +426,7 @@ pub(crate) fn create(
     let seq = l.reg.next_seq;
     l.reg.next_seq += 1;
     let kind_slot = l.reg.kind_slot(kind.as_str());
-    l.reg.metas[id as usize] = Some(Meta {
+    l.reg.metas[id.0 as usize] = Some(Meta {
         name,
         kind,
         created,
@@ -578,7 +445,7 @@ pub(crate) fn create(
 
 /// Renames a live resource and restarts its clock (re-tracking in place); the caller holds it.
 pub(crate) fn update(
-    id: u32,
+    id: ResourceId,
     name: Cow<'static, str>,
     kind: Cow<'static, str>,
     created: Timestamp,
@@ -587,7 +454,7 @@ pub(crate) fn update(
     let name = own_name(name);
     let kind = own_name(kind);
     let slot = l.reg.kind_slot(kind.as_str());
-    if let Some(m) = l.reg.metas.get_mut(id as usize).and_then(Option::as_mut) {
+    if let Some(m) = l.reg.metas.get_mut(id.0 as usize).and_then(Option::as_mut) {
         m.name = name;
         m.kind = kind;
         m.created = created;
@@ -599,7 +466,7 @@ pub(crate) fn update(
 /// A copy of one live resource's data, taken by [`snapshot`].
 #[derive(Debug, Clone)]
 pub(crate) struct Snapshot {
-    pub(crate) id: u32,
+    pub(crate) id: ResourceId,
     pub(crate) name: String,
     pub(crate) kind: String,
     pub(crate) created: Timestamp,
@@ -622,7 +489,8 @@ pub(crate) fn snapshot(tracker: Option<u64>) -> Vec<Snapshot> {
     let mut found = Vec::with_capacity(l.reg.metas.len() - l.reg.free.len());
     for (id, meta) in l.reg.metas.iter().enumerate() {
         let Some(m) = meta else { continue };
-        let h = hot(id as u32);
+        let id = ResourceId(id as u32);
+        let h = hot(id);
         if !h.is_live() || tracker.is_some_and(|t| t != h.tracker()) {
             continue;
         }
@@ -632,7 +500,7 @@ pub(crate) fn snapshot(tracker: Option<u64>) -> Vec<Snapshot> {
         }
         let slot = (h.kind_slot.load(Ordering::Relaxed) as usize).min(KIND_SLOTS - 1);
         found.push(Found {
-            id: id as u32,
+            id,
             seq: m.seq,
             name: m.name.clone(),
             kind: m.kind.clone(),
@@ -669,7 +537,7 @@ pub(crate) fn snapshot(tracker: Option<u64>) -> Vec<Snapshot> {
 
 /// What [`snapshot`] copies under the registry lock (names cloned without allocating).
 struct Found {
-    id: u32,
+    id: ResourceId,
     seq: u64,
     name: Name,
     kind: Name,

@@ -18,30 +18,30 @@
 //! writes it.
 
 use crate::guard;
-use crate::resource::hot;
+use crate::resource::{hot, ResourceId};
 
 /// One hold on a resource: it stays alive (record, name, counters) until this is dropped.
 #[must_use = "dropping a hold releases it"]
-pub(crate) struct Hold(u32);
+pub(crate) struct Hold(ResourceId);
 
 impl Hold {
     /// Takes a new hold on `res`, which something else keeps alive while this runs (a
     /// block record read under its shard lock, or another hold).
     #[inline]
-    pub(crate) fn acquire(res: u32) -> Hold {
+    pub(crate) fn acquire(res: ResourceId) -> Hold {
         hot(res).acquire_hold();
         Hold(res)
     }
 
     /// The hold `resource::create` took for its caller on the resource it made.
     #[inline]
-    pub(crate) fn adopt_created(res: u32) -> Hold {
+    pub(crate) fn adopt_created(res: ResourceId) -> Hold {
         Hold(res)
     }
 
     /// The resource held.
     #[inline]
-    pub(crate) fn id(&self) -> u32 {
+    pub(crate) fn id(&self) -> ResourceId {
         self.0
     }
 
@@ -50,8 +50,28 @@ impl Hold {
     fn into_tag(self) -> u32 {
         let id = self.0;
         std::mem::forget(self);
-        id
+        id.raw()
     }
+
+    /// Takes back the hold that the tag word owned for tag `raw`.
+    #[inline]
+    fn from_tag(raw: u32) -> Hold {
+        Hold(tag_resource(raw))
+    }
+}
+
+/// The resource of a tag read from the thread's tag word.
+#[inline(always)]
+fn tag_resource(raw: u32) -> ResourceId {
+    // SAFETY: only `swap_tag` and `switch_context` write tags to the tag word (see the
+    // module doc), and only numbers from `Hold::into_tag`: the `raw()` of a `ResourceId`.
+    unsafe { ResourceId::from_raw(raw) }
+}
+
+/// The resource the thread's state word `st` is tagged with, if any (for the allocator).
+#[inline(always)]
+pub(crate) fn current_tag(st: u64) -> Option<ResourceId> {
+    guard::tag_of(st).map(tag_resource)
 }
 
 impl Drop for Hold {
@@ -63,7 +83,7 @@ impl Drop for Hold {
 
 impl std::fmt::Debug for Hold {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Hold({})", self.0)
+        write!(f, "Hold({:?})", self.0)
     }
 }
 
@@ -71,7 +91,7 @@ impl std::fmt::Debug for Hold {
 #[inline]
 pub(crate) fn swap_tag(tag: Option<Hold>) -> Option<Hold> {
     // The tag word owned the previous tag's hold; it passes to the returned `Hold`.
-    guard::swap_tag(tag.map(Hold::into_tag)).map(Hold)
+    guard::swap_tag(tag.map(Hold::into_tag)).map(Hold::from_tag)
 }
 
 /// Makes `tag` the current tag and `ctx` the current tagging context; returns the
@@ -79,7 +99,7 @@ pub(crate) fn swap_tag(tag: Option<Hold>) -> Option<Hold> {
 #[inline]
 pub(crate) fn switch_context(tag: Option<Hold>, ctx: u32) -> (Option<Hold>, u32) {
     let (prev, prev_ctx) = guard::switch_context(tag.map(Hold::into_tag), ctx);
-    (prev.map(Hold), prev_ctx)
+    (prev.map(Hold::from_tag), prev_ctx)
 }
 
 /// Makes a resource the current thread's tag and restores the previous tag on drop.
@@ -108,7 +128,7 @@ impl TagGuard {
     }
 
     /// The resource of the tag this guard will restore.
-    pub(crate) fn restores(&self) -> Option<u32> {
+    pub(crate) fn restores(&self) -> Option<ResourceId> {
         self.prev.as_ref().map(Hold::id)
     }
 }

@@ -383,19 +383,16 @@ impl<const F: usize> RecordTable<F> {
     ) -> Option<R> {
         self.with_shard(addr, |s| {
             let dir = s.dir;
-            let Entry::Occupied(mut o) = s.inner.records.entry(hash(addr), |s| s.addr == addr)
-            else {
+            let Entry::Occupied(o) = s.inner.records.entry(hash(addr), |s| s.addr == addr) else {
                 return None;
             };
-            let (new, r) = f(o.get().val);
-            match new {
-                Some(v) => o.get_mut().val = v,
-                None => {
-                    o.remove();
-                    filter_add::<F>(dir, addr, -1);
-                }
-            }
-            Some(r)
+            let mut out = None;
+            replace::<F>(o, dir, addr, |old| {
+                let (new, r) = f(old);
+                out = Some(r);
+                new
+            });
+            out
         })
     }
 
@@ -543,14 +540,14 @@ impl<const F: usize> ShardView<'_, F> {
         if !room {
             // No room for a new record; replacing an existing one needs none.
             if let Entry::Occupied(o) = self.inner.records.entry(h, |s| s.addr == addr) {
-                return Ok(replace::<F>(o, dir, addr, value));
+                return Ok(replace::<F>(o, dir, addr, |v| value(Some(v))));
             }
             self.inner.dropped += 1;
             return Err(Full);
         }
         // One probe walk: the record of `addr` (a stale one) or the first empty slot.
         match self.inner.records.entry(h, |s| s.addr == addr) {
-            Entry::Occupied(o) => Ok(replace::<F>(o, dir, addr, value)),
+            Entry::Occupied(o) => Ok(replace::<F>(o, dir, addr, |v| value(Some(v)))),
             Entry::Vacant(v) => {
                 let Some(counter) =
                     counter::<F>(dir, addr, true).filter(|c| c.load(Ordering::Relaxed) != u8::MAX)
@@ -633,9 +630,9 @@ fn replace<const F: usize>(
     mut o: Occupied<'_, Slot>,
     dir: *const DirEntry,
     addr: usize,
-    value: impl FnOnce(Option<u64>) -> Option<u64>,
+    value: impl FnOnce(u64) -> Option<u64>,
 ) -> bool {
-    match value(Some(o.get().val)) {
+    match value(o.get().val) {
         Some(v) => {
             o.get_mut().val = v;
             true

@@ -16,7 +16,7 @@ use tracing_subscriber::Layer;
 
 use crate::clock::Timestamp;
 use crate::guard::Reentrancy;
-use crate::resource::{self, Origin};
+use crate::resource::{self, Origin, ResourceId};
 use crate::scope::{swap_tag, Hold};
 use crate::LeakTracker;
 
@@ -211,7 +211,7 @@ impl Visit for Picked {
 /// it alive while the span is open (released when the extension is dropped, on close).
 struct SpanResource {
     layer: u64,
-    res: u32,
+    res: ResourceId,
     /// The span's hold: the resource stays while the span is open.
     _hold: Hold,
     name: Cow<'static, str>,

@@ -19,7 +19,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::clock::Timestamp;
 use crate::guard::{self, Reentrancy};
-use crate::resource::{self, hot, pack, unpack, Origin, MAX_BLOCK_SIZE, RECORDS};
+use crate::records;
+use crate::resource::{self, hot, Origin, ResourceId};
 use crate::scope::{ContextFrame, Hold, TagGuard};
 use crate::stack::{self, Backtraces};
 use crate::units::{Age, Bytes};
@@ -257,7 +258,7 @@ pub struct Stats {
 
 /// The record table's counters.
 pub fn stats() -> Stats {
-    let t = RECORDS.stats();
+    let (t, block_stack_bytes) = records::stats();
     let (stacks, arena_bytes) = stack::table_stats();
     Stats {
         records: t.records,
@@ -266,7 +267,7 @@ pub fn stats() -> Stats {
         resources: resource::resource_slots(),
         dropped_resources: resource::resources_not_created(),
         stacks,
-        stack_bytes: arena_bytes + stack::BLOCK_STACKS.stats().table_bytes,
+        stack_bytes: arena_bytes + block_stack_bytes,
     }
 }
 
@@ -276,7 +277,7 @@ pub fn stats() -> Stats {
 /// most `ceil(max / 64)` records, so the table holds at most `max` rounded up to a multiple
 /// of 64 (and `Some(0)` keeps none).
 pub fn set_max_records(max: Option<usize>) {
-    RECORDS.set_max_records(max);
+    records::set_max_records(max);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -455,8 +456,7 @@ impl LeakTracker {
         }
         let (ptr, size) = obj.heap_block().ok_or(TrackError::NoHeapBlock)?;
         let addr = ptr.as_ptr() as usize;
-        if size >= MAX_BLOCK_SIZE {
-            RECORDS.count_dropped(addr);
+        if records::too_large(addr, size) {
             return Err(TrackError::TableFull);
         }
         let _r = Reentrancy::enter();
@@ -477,7 +477,7 @@ impl LeakTracker {
         let id = self.id();
         let now = Timestamp::now();
         // Pin the block's current resource (if any) while we look at it.
-        let pinned = RECORDS.update(addr, |v| (Some(v), Hold::acquire(unpack(v).1)));
+        let pinned = records::with_resource_of(addr, Hold::acquire);
         if let Some(pin) = pinned {
             let h = hot(pin.id());
             if h.tracker() == id && h.origin() == Origin::Object {
@@ -490,29 +490,13 @@ impl LeakTracker {
             .map(Hold::adopt_created)
             .ok_or(TrackError::TooManyResources)?;
         let new = created.id();
-        let h = hot(new);
         // The stack of the `track` call, captured with no lock held.
         let stack = if capture != stack::CAPTURE_OFF && stack::should_capture(capture, size) {
             stack::capture()
         } else {
             None
         };
-        let stored = RECORDS.upsert(addr, |old| match old {
-            Some(v) => {
-                // Move the block, with its recorded size, from its old resource.
-                let (s, r) = unpack(v);
-                h.add_block(s);
-                hot(r).remove_block(s);
-                pack(s, new)
-            }
-            None => {
-                h.add_block(size);
-                pack(size, new)
-            }
-        });
-        if stored.is_ok() {
-            resource::set_block_stack(addr, stack);
-        }
+        let stored = records::retag(addr, size, new, stack);
         // The creation hold goes: from now on the block keeps the resource alive.
         drop(created);
         stored.map_err(|_| TrackError::TableFull)
@@ -528,22 +512,7 @@ impl LeakTracker {
             return false;
         };
         let addr = ptr.as_ptr() as usize;
-        let removed = RECORDS
-            .update(addr, |v| {
-                let (s, r) = unpack(v);
-                let h = hot(r);
-                if h.tracker() == id {
-                    h.remove_block(s);
-                    (None, true)
-                } else {
-                    (Some(v), false)
-                }
-            })
-            .unwrap_or(false);
-        if removed {
-            resource::forget_block_stack(addr);
-        }
-        removed
+        records::untag(addr, id)
     }
 
     /// Tags every allocation the current thread makes until the guard drops, together as
@@ -636,7 +605,7 @@ impl LeakTracker {
         let Some(id) = self.assigned_id() else {
             return;
         };
-        resource::clear(id);
+        records::clear(id);
     }
 }
 
@@ -691,7 +660,7 @@ impl fmt::Debug for ScopeGuard<'_> {
 /// `Send`: the tag is the opening thread's.
 pub(crate) struct OpenScope {
     /// The scope's own resource (marked ended when the scope drops).
-    res: Option<u32>,
+    res: Option<ResourceId>,
     tag: TagGuard,
     _thread: PhantomData<*const ()>,
 }
@@ -715,7 +684,7 @@ pub struct Instrumented<F> {
     /// The future's context id.
     ctx: u32,
     /// The task's own resource (marked ended when the future is dropped).
-    task: Option<u32>,
+    task: Option<ResourceId>,
 }
 
 impl Drop for OpenScope {

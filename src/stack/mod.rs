@@ -7,8 +7,8 @@
 //!   allocates is neither tagged nor captured again. No tracker lock is held while it runs.
 //! * Distinct stacks are stored once, in 16 shards of append-only arenas mapped from the
 //!   OS, each with an open-addressing index; a stack id names a shard and an offset.
-//! * Each captured block's stack id is kept in a second record table keyed by address
-//!   (`BLOCK_STACKS`), touched only on the tagged slow paths.
+//! * Which block has which stack is the block records' business (`records.rs`): this
+//!   module hands out [`StackId`]s and resolves them.
 //! * Resolution (`resolve`) runs under the reentrancy guard, holds no tracker lock, and
 //!   resolves every distinct instruction pointer once.
 
@@ -20,7 +20,6 @@ use std::sync::atomic::{
 
 use crate::guard::Reentrancy;
 use crate::open_table::{self, OpenTable};
-use crate::table::RecordTable;
 
 mod dwarf;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
@@ -242,7 +241,7 @@ static FP_GAPS: AtomicU64 = AtomicU64::new(0);
 /// table walk's first use on a thread, under the guard); holds no tracker lock while
 /// unwinding. The allocator's own leading frames are dropped here, by address.
 #[inline(never)]
-pub(crate) fn capture() -> Option<u32> {
+pub(crate) fn capture() -> Option<StackId> {
     let _r = Reentrancy::enter();
     if let Some(s) = trim::sample() {
         // Learning the allocator path: the raw walk, by the unwind tables.
@@ -263,7 +262,7 @@ pub(crate) fn capture() -> Option<u32> {
     let n = match unwinder() {
         Unwinder::FramePointers => {
             let mut recs = [Slot::uninit(); MAX_CAPTURE];
-            let entry = capture as fn() -> Option<u32> as usize;
+            let entry = capture as fn() -> Option<StackId> as usize;
             let (n, at_marker) = fp::walk(out, &mut recs[..want], entry).unwrap_or((0, false));
             let own = trim::leading_own(written(out, n));
             if n < want && n <= own + 2 && !at_marker {
@@ -532,9 +531,6 @@ static SHARDS: [Shard; STACK_SHARDS] = [const {
     }
 }; STACK_SHARDS];
 
-/// addr -> stack id, for blocks that have a captured stack.
-pub(crate) static BLOCK_STACKS: RecordTable<1> = RecordTable::new();
-
 fn hash_ips(ips: &[usize]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ ips.len() as u64;
     for &ip in ips {
@@ -544,14 +540,39 @@ fn hash_ips(ips: &[usize]) -> u64 {
     h | 1
 }
 
-/// An id is `shard << 28 | chunk << 16 | word offset`.
+/// A stored stack: `shard << 28 | chunk << 16 | word offset` of its entry in the arenas.
+///
+/// Only [`intern`] makes one, for an entry it has fully written (and
+/// [`StackId::from_raw`] remakes one from the number of another), so reading the entry an
+/// id names needs no check.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub(crate) struct StackId(u32);
+
+impl StackId {
+    /// The id as a number (for a block record's stack word).
+    #[inline(always)]
+    pub(crate) fn raw(self) -> u32 {
+        self.0
+    }
+
+    /// Remakes an id from its number.
+    ///
+    /// # Safety
+    /// * `raw` must be the [`raw`](Self::raw) of a `StackId`.
+    #[inline(always)]
+    pub(crate) unsafe fn from_raw(raw: u32) -> StackId {
+        StackId(raw)
+    }
+}
+
 fn make_id(shard: usize, chunk: usize, offset: usize) -> u32 {
     ((shard << 28) | (chunk << 16) | offset) as u32
 }
 
-/// The frames of stored stack `id` (a copy; empty if `id` is unknown).
-fn frames_of(id: u32, out: &mut Vec<usize>) {
+/// The frames of stored stack `id` (a copy).
+fn frames_of(id: StackId, out: &mut Vec<usize>) {
     out.clear();
+    let id = id.0;
     let shard = &SHARDS[(id >> 28) as usize & (STACK_SHARDS - 1)];
     let chunk = (id >> 16) as usize & 0xFFF;
     let offset = id as usize & 0xFFFF;
@@ -562,9 +583,10 @@ fn frames_of(id: u32, out: &mut Vec<usize>) {
     if base.is_null() {
         return;
     }
-    // SAFETY: ids are only made for entries fully written before the id was published
-    // (under the shard lock, chunk pointer stored with Release); an entry is a length word
-    // then that many frames, all inside the chunk, which is never unmapped.
+    // SAFETY: a `StackId` is only made for an entry fully written before the id was
+    // published (under the shard lock, chunk pointer stored with Release; see `StackId`);
+    // an entry is a length word then that many frames, all inside the chunk, which is
+    // never unmapped.
     unsafe {
         let len = *base.add(offset);
         out.extend_from_slice(std::slice::from_raw_parts(base.add(offset + 1), len));
@@ -572,7 +594,7 @@ fn frames_of(id: u32, out: &mut Vec<usize>) {
 }
 
 /// Stores `ips` once and returns its id.
-fn intern(ips: &[usize]) -> Option<u32> {
+fn intern(ips: &[usize]) -> Option<StackId> {
     if ips.is_empty() {
         return None;
     }
@@ -582,7 +604,7 @@ fn intern(ips: &[usize]) -> Option<u32> {
     let mut s = shard.inner.lock();
     let is = |slot: &IndexSlot| slot.hash == h && same_frames(shard, slot.id1 - 1, ips);
     if let Some(slot) = s.index.get(h, is) {
-        return Some(slot.id1 - 1);
+        return Some(StackId(slot.id1 - 1));
     }
     // New stack: append it to the arena.
     if !s.index.has_room() && !s.index.grow(INDEX_INITIAL) {
@@ -621,7 +643,7 @@ fn intern(ips: &[usize]) -> Option<u32> {
         // Cannot happen (`has_room` above); the frames stay unreachable in the arena.
         _ => return None,
     }
-    Some(id)
+    Some(StackId(id))
 }
 
 fn same_frames(shard: &Shard, id: u32, ips: &[usize]) -> bool {
@@ -653,7 +675,6 @@ pub(crate) fn lock_for_fork() {
     for shard in &SHARDS {
         std::mem::forget(shard.inner.lock());
     }
-    BLOCK_STACKS.lock_all();
 }
 
 /// Releases the locks taken by [`lock_for_fork`].
@@ -663,7 +684,6 @@ pub(crate) fn lock_for_fork() {
 pub(crate) unsafe fn force_unlock_for_fork() {
     // SAFETY: the caller promises `lock_for_fork` took these locks and forgot the guards.
     unsafe {
-        BLOCK_STACKS.force_unlock_all();
         for shard in &SHARDS {
             shard.inner.force_unlock();
         }
@@ -673,49 +693,13 @@ pub(crate) unsafe fn force_unlock_for_fork() {
 // ---------------------------------------------------------------------------------------
 // Resolution
 
-/// Blocks of one resource that share one allocation stack.
+/// Blocks of one resource that share one allocation stack (counted by `records.rs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct StackGroup {
     /// Stack id, or `None` for blocks without a captured stack.
-    pub(crate) stack: Option<u32>,
+    pub(crate) stack: Option<StackId>,
     pub(crate) blocks: usize,
     pub(crate) bytes: usize,
-}
-
-/// Groups the live blocks of every resource by allocation stack: resource id -> groups,
-/// largest (bytes) first. O(blocks); copies the tables shard by shard, allocating only
-/// while no lock is held.
-pub(crate) fn groups_by_resource() -> HashMap<u32, Vec<StackGroup>> {
-    let _r = Reentrancy::enter();
-    let records = crate::resource::RECORDS.copy_all();
-    let stacks: HashMap<usize, u32> = if ever_on() {
-        BLOCK_STACKS
-            .copy_all()
-            .into_iter()
-            .map(|(a, v)| (a, v as u32))
-            .collect()
-    } else {
-        HashMap::new()
-    };
-    let mut by: HashMap<(u32, Option<u32>), (usize, usize)> = HashMap::new();
-    for (addr, val) in records {
-        let (size, res) = crate::resource::unpack(val);
-        let e = by.entry((res, stacks.get(&addr).copied())).or_default();
-        e.0 += 1;
-        e.1 += size;
-    }
-    let mut out: HashMap<u32, Vec<StackGroup>> = HashMap::new();
-    for ((res, stack), (blocks, bytes)) in by {
-        out.entry(res).or_default().push(StackGroup {
-            stack,
-            blocks,
-            bytes,
-        });
-    }
-    for groups in out.values_mut() {
-        groups.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.stack.cmp(&b.stack)));
-    }
-    out
 }
 
 /// Frame-name prefixes of the standard library's allocation machinery (`Box::new`,
@@ -776,13 +760,13 @@ fn is_own_frame(name: &str, loc: &str) -> bool {
 /// Resolves stacks to readable frames (`function at file:line`), each distinct instruction
 /// pointer once; the allocation machinery's leading frames are dropped and the rest cut to
 /// the configured depth. Holds no tracker lock; runs under the reentrancy guard.
-pub(crate) fn resolve(ids: &[u32]) -> HashMap<u32, Resolved> {
+pub(crate) fn resolve(ids: &[StackId]) -> HashMap<StackId, Resolved> {
     let _r = Reentrancy::enter();
     let depth = DEPTH.load(Ordering::Relaxed);
     let subs = symbols::loader_counters().1;
     let mut by_ip = ResolvedIps::take(subs);
     let mut out = HashMap::new();
-    let mut stacks: Vec<(u32, Vec<usize>)> = Vec::new();
+    let mut stacks: Vec<(StackId, Vec<usize>)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for &id in ids {
         if !seen.insert(id) {
@@ -1012,8 +996,8 @@ fn backtrace_frames(ip: usize, syms: &mut Vec<(String, String)>) {
 /// What a report says about its stacks: how many of the blocks have one, which unwinder
 /// walked them, and any setting that did not do what it asked. `groups` are the report's
 /// resolved groups, `blocks` all blocks the report covers.
-pub(crate) fn report_notes(
-    groups: &HashMap<u32, Vec<ResolvedGroup>>,
+pub(crate) fn report_notes<K>(
+    groups: &HashMap<K, Vec<ResolvedGroup>>,
     blocks: usize,
 ) -> Vec<String> {
     let mut notes = Vec::new();
@@ -1086,7 +1070,7 @@ pub(crate) fn startup_note(backtraces_on: bool, report_configured: bool) -> Opti
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ResolvedGroup {
     /// The stack's id in the stack table (the same id in every resource allocated there).
-    pub(crate) stack: Option<u32>,
+    pub(crate) stack: Option<StackId>,
     pub(crate) blocks: usize,
     pub(crate) bytes: usize,
     /// Frames, innermost first; empty when the blocks have no captured stack.
@@ -1098,18 +1082,13 @@ pub(crate) struct ResolvedGroup {
     pub(crate) grew: bool,
 }
 
-/// The blocks of each resource in `resources`, grouped by allocation stack and resolved:
-/// resource id -> groups, largest first. Resources without any captured stack are absent.
-/// For reports: O(blocks), holds no lock while resolving.
-pub(crate) fn resolved_groups(resources: &[u32]) -> HashMap<u32, Vec<ResolvedGroup>> {
-    if !ever_on() {
-        return HashMap::new();
-    }
+/// Resolves the stacks of groups of blocks (per resource, from `records::stack_groups`):
+/// key -> groups in the order given. Holds no lock while resolving.
+pub(crate) fn resolve_groups<K: std::hash::Hash + Eq>(
+    groups: HashMap<K, Vec<StackGroup>>,
+) -> HashMap<K, Vec<ResolvedGroup>> {
     let _r = Reentrancy::enter();
-    let wanted: std::collections::HashSet<u32> = resources.iter().copied().collect();
-    let mut groups = groups_by_resource();
-    groups.retain(|res, g| wanted.contains(res) && g.iter().any(|g| g.stack.is_some()));
-    let ids: Vec<u32> = groups.values().flatten().filter_map(|g| g.stack).collect();
+    let ids: Vec<StackId> = groups.values().flatten().filter_map(|g| g.stack).collect();
     let frames = resolve(&ids);
     groups
         .into_iter()
@@ -1141,7 +1120,7 @@ mod tests {
     use super::*;
 
     #[inline(never)]
-    fn capture_here() -> Option<u32> {
+    fn capture_here() -> Option<StackId> {
         std::hint::black_box(capture())
     }
 
@@ -1151,7 +1130,7 @@ mod tests {
         let b = capture_here().expect("a stack");
         // Two calls from different lines differ in the caller's frame; the same call site
         // in a loop gives one id.
-        let ids: Vec<u32> = (0..3).map(|_| capture_here().unwrap()).collect();
+        let ids: Vec<StackId> = (0..3).map(|_| capture_here().unwrap()).collect();
         assert_eq!(ids[0], ids[1]);
         assert_eq!(ids[1], ids[2]);
         assert_ne!(a, b);
@@ -1173,7 +1152,7 @@ mod tests {
     /// frames, other units' abstract origins) and a thread's start.
     #[test]
     fn dwarf_frames_match_the_backtrace_crate() {
-        let mut ids: Vec<u32> = vec![capture_here().unwrap()];
+        let mut ids: Vec<StackId> = vec![capture_here().unwrap()];
         std::thread::scope(|s| {
             s.spawn(|| ids.extend((0..2).filter_map(|_| capture_here())));
         });
@@ -1214,7 +1193,7 @@ mod tests {
     #[test]
     fn walks_end_at_the_short_backtrace_marker() {
         let mut symtab = symbols::SymbolTables::new();
-        let last_name = |id: u32, symtab: &mut symbols::SymbolTables| {
+        let last_name = |id: StackId, symtab: &mut symbols::SymbolTables| {
             let mut ips = Vec::new();
             frames_of(id, &mut ips);
             symtab.load_for(&ips);
@@ -1245,7 +1224,7 @@ mod tests {
             let (n, name) = last_name(id, &mut symtab);
             assert!(
                 name.contains("__rust_begin_short_backtrace"),
-                "stack {id} of {n} frames ends in {name:?}"
+                "stack {id:?} of {n} frames ends in {name:?}"
             );
         }
     }

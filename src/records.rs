@@ -1,0 +1,386 @@
+//! Block records: which tagged block belongs to which resource, how big it is, and which
+//! stack allocated it. Every record operation lives here: the allocator path's (record a
+//! block, forget it, take it out and put it back around a realloc) and the tracker's (tag
+//! a block after the fact or move it to another resource, untag it, clear a tracker, count
+//! blocks by resource and stack).
+//!
+//! Two tables, both keyed by block address and private to this module:
+//! * `RECORDS`: one [`Record`] per tagged block (its size and resource);
+//! * `BLOCK_STACKS`: the allocation stack of the recorded blocks that have one. A stack
+//!   entry exists only beside a record.
+//!
+//! A resource's counters (live blocks and bytes) change with its records, under the
+//! record's shard lock. At most one record shard lock is held at a time, and a stack shard
+//! lock is taken under it at most (by `clear`), never the reverse; `fork.rs` takes them in
+//! that order.
+
+use std::collections::HashMap;
+
+use crate::resource::{hot, ResourceId, RES_BITS};
+use crate::stack::{self, StackGroup, StackId};
+use crate::table::{Full, RecordTable, TableStats};
+
+/// The record of every tagged block in the process: address -> [`Record`] word.
+static RECORDS: RecordTable<0> = RecordTable::new();
+/// Address -> [`StackId`] number, for recorded blocks that have a captured stack.
+static BLOCK_STACKS: RecordTable<1> = RecordTable::new();
+
+/// Block sizes are below this (1 TiB); a larger block's record is dropped and counted.
+const MAX_BLOCK_SIZE: usize = 1 << (64 - RES_BITS);
+
+/// Whether a block of `size` bytes is too large for a record; if so, its record is
+/// counted as dropped.
+#[inline]
+pub(crate) fn too_large(addr: usize, size: usize) -> bool {
+    if size >= MAX_BLOCK_SIZE {
+        RECORDS.count_dropped(addr);
+        return true;
+    }
+    false
+}
+
+/// A block's size and resource, packed in the word its table slot holds.
+///
+/// The tables hold only words made by [`Record::new`] (they are private to this module,
+/// and every insert goes through a `Record`), so the resource of a word read back from
+/// them is a real [`ResourceId`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Record(u64);
+
+impl Record {
+    /// `size` must be below [`MAX_BLOCK_SIZE`] (callers check).
+    #[inline(always)]
+    fn new(size: usize, res: ResourceId) -> Record {
+        debug_assert!(size < MAX_BLOCK_SIZE);
+        Record(((size as u64) << RES_BITS) | u64::from(res.raw()))
+    }
+
+    /// A word read back from `RECORDS`.
+    #[inline(always)]
+    fn from_word(w: u64) -> Record {
+        Record(w)
+    }
+
+    #[inline(always)]
+    fn word(self) -> u64 {
+        self.0
+    }
+
+    #[inline(always)]
+    fn size(self) -> usize {
+        (self.0 >> RES_BITS) as usize
+    }
+
+    #[inline(always)]
+    fn resource(self) -> ResourceId {
+        // SAFETY: the low bits of a record word are the `raw()` of the `ResourceId` it was
+        // made with (see `Record`); `RES_BITS` holds every id's number.
+        unsafe { ResourceId::from_raw((self.0 & ((1 << RES_BITS) - 1)) as u32) }
+    }
+
+    /// Uncounts this record's block from its resource (the record goes, or moves).
+    #[inline(always)]
+    fn uncount(self) {
+        hot(self.resource()).remove_block(self.size());
+    }
+}
+
+/// A word read back from `BLOCK_STACKS`.
+#[inline(always)]
+fn stack_of_word(w: u64) -> StackId {
+    // SAFETY: `BLOCK_STACKS` only holds the `raw()` of `StackId`s (`set_stack` is its one
+    // writer).
+    unsafe { StackId::from_raw(w as u32) }
+}
+
+/// `false` when `addr` certainly has no record: no lock, a few loads (the allocator's
+/// free and realloc fast paths).
+#[inline(always)]
+pub(crate) fn maybe_recorded(addr: usize) -> bool {
+    RECORDS.maybe_contains(addr)
+}
+
+// ---------------------------------------------------------------------------------------
+// The allocator path.
+
+/// Records a new block of `size` bytes at `addr`, tagged with `res` (alive: the caller's
+/// tag holds it), with its allocation stack if one was captured. Never allocates, never
+/// panics; a record the table cannot take is counted as dropped.
+#[inline]
+pub(crate) fn record(addr: usize, size: usize, res: ResourceId, stack: Option<StackId>) {
+    if too_large(addr, size) {
+        return;
+    }
+    let h = hot(res);
+    let mut replaced = false;
+    let stored = RECORDS.upsert(addr, |old| {
+        if let Some(stale) = old {
+            // A record for a block that was freed behind our back (it cannot be live).
+            Record::from_word(stale).uncount();
+            replaced = true;
+        }
+        h.add_block(size);
+        Record::new(size, res).word()
+    });
+    // A block stack exists only beside a record: a new record without a stack has none
+    // to forget (the common case, with backtraces off).
+    if stored.is_ok() && (stack.is_some() || replaced) {
+        set_stack(addr, stack);
+    }
+}
+
+/// Sets (or clears) the allocation stack of a recorded block.
+#[inline]
+fn set_stack(addr: usize, stack: Option<StackId>) {
+    match stack {
+        Some(id) => {
+            let _ = BLOCK_STACKS.upsert(addr, |_| u64::from(id.raw()));
+        }
+        None => forget_stack(addr),
+    }
+}
+
+/// Forgets the allocation stack of a block, if it has one.
+#[inline(always)]
+fn forget_stack(addr: usize) {
+    if stack::ever_on() {
+        forget_stack_slow(addr);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn forget_stack_slow(addr: usize) {
+    if BLOCK_STACKS.maybe_contains(addr) {
+        BLOCK_STACKS.remove(addr, |_| {});
+    }
+}
+
+/// Forgets the record of a block being freed, if it has one.
+#[inline]
+pub(crate) fn forget(addr: usize) {
+    let found = RECORDS.remove(addr, |w| Record::from_word(w).uncount());
+    if found.is_some() {
+        forget_stack(addr);
+    }
+}
+
+/// A record taken out of the table while its block is reallocated.
+pub(crate) struct Taken {
+    rec: Record,
+    stack: Option<StackId>,
+    /// The resource's `cleared` generation when the record was taken.
+    gen: u32,
+}
+
+impl Taken {
+    /// The size recorded for the taken block.
+    pub(crate) fn size(&self) -> usize {
+        self.rec.size()
+    }
+}
+
+/// Takes out the record of a block about to be reallocated, leaving its resource's counts
+/// as they are (the block is in flight); give it back with [`put`].
+#[inline]
+pub(crate) fn take(addr: usize) -> Option<Taken> {
+    let mut gen = 0;
+    let w = RECORDS.remove(addr, |w| {
+        gen = hot(Record::from_word(w).resource()).cleared();
+    })?;
+    let stack = if stack::ever_on() && BLOCK_STACKS.maybe_contains(addr) {
+        BLOCK_STACKS.remove(addr, |_| {}).map(stack_of_word)
+    } else {
+        None
+    };
+    Some(Taken {
+        rec: Record::from_word(w),
+        stack,
+        gen,
+    })
+}
+
+/// Puts back a record taken by [`take`], at `addr` (the new or the old address) with
+/// `size` (the new or the old size) — unless its tracker was cleared meanwhile: then the
+/// block goes on untagged.
+#[inline]
+pub(crate) fn put(addr: usize, taken: Taken, size: usize) {
+    let (old_size, res) = (taken.rec.size(), taken.rec.resource());
+    let h = hot(res);
+    if too_large(addr, size) {
+        h.remove_block(old_size);
+        return;
+    }
+    let stored = RECORDS.upsert_or_remove(addr, |old| {
+        if let Some(stale) = old {
+            Record::from_word(stale).uncount();
+        }
+        // Read under the shard lock: see `clear` for why this suffices.
+        let gen = h.cleared();
+        if gen != taken.gen || gen & 1 != 0 {
+            h.remove_block(old_size);
+            return None;
+        }
+        h.resize_block(old_size, size);
+        Some(Record::new(size, res).word())
+    });
+    match stored {
+        Ok(true) => set_stack(addr, taken.stack),
+        Ok(false) => {}
+        Err(_) => h.remove_block(old_size),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Tracker operations.
+
+/// Runs `f` on the resource of `addr`'s record, under its shard lock (so the resource is
+/// alive while `f` runs: `f` may take a hold on it). `None` without a record.
+pub(crate) fn with_resource_of<R>(addr: usize, f: impl FnOnce(ResourceId) -> R) -> Option<R> {
+    RECORDS.update(addr, |w| (Some(w), f(Record::from_word(w).resource())))
+}
+
+/// Tags the block of `size` bytes at `addr` with `res` after the fact (`track`), with the
+/// stack of the call: a block another resource had moves here with its recorded size; an
+/// untagged one is recorded with `size`, which the caller checked with [`too_large`].
+/// `Err(Full)` (and no change) when the table cannot take a new record.
+pub(crate) fn retag(
+    addr: usize,
+    size: usize,
+    res: ResourceId,
+    stack: Option<StackId>,
+) -> Result<(), Full> {
+    let h = hot(res);
+    let stored = RECORDS.upsert(addr, |old| {
+        let size = match old.map(Record::from_word) {
+            Some(was) => {
+                was.uncount();
+                was.size()
+            }
+            None => size,
+        };
+        h.add_block(size);
+        Record::new(size, res).word()
+    });
+    if stored.is_ok() {
+        set_stack(addr, stack);
+    }
+    stored
+}
+
+/// Removes the record of `addr` if its resource belongs to `tracker`; `true` if it did.
+pub(crate) fn untag(addr: usize, tracker: u64) -> bool {
+    let removed = RECORDS
+        .update(addr, |w| {
+            let rec = Record::from_word(w);
+            if hot(rec.resource()).tracker() == tracker {
+                rec.uncount();
+                (None, true)
+            } else {
+                (Some(w), false)
+            }
+        })
+        .unwrap_or(false);
+    if removed {
+        forget_stack(addr);
+    }
+    removed
+}
+
+/// Removes every record of `tracker`'s resources; the blocks stay allocated, untagged.
+///
+/// A record taken out for a realloc in flight is not in the table when the walk passes,
+/// so the walk runs between two bumps of the `cleared` generation of each of the
+/// tracker's resources ([`resource::while_clearing`](crate::resource::while_clearing)),
+/// and [`put`] (reading it under the shard lock it puts the record in) drops a record
+/// whose generation changed since it was taken, or is odd. A put that reads the
+/// generation from before the first bump holds its shard lock before the walk takes it,
+/// so the walk sees the record; a put after it sees the change.
+pub(crate) fn clear(tracker: u64) {
+    crate::resource::while_clearing(tracker, || {
+        RECORDS.retain_not(|addr, w| {
+            let rec = Record::from_word(w);
+            if hot(rec.resource()).tracker() == tracker {
+                rec.uncount();
+                forget_stack(addr);
+                true
+            } else {
+                false
+            }
+        });
+    });
+}
+
+/// The live blocks of each resource in `resources` that has at least one captured stack,
+/// counted by allocation stack: resource -> groups, largest (bytes) first. O(blocks);
+/// copies the tables shard by shard, allocating only while no lock is held. Must run under
+/// the reentrancy guard (it allocates).
+pub(crate) fn stack_groups(resources: &[ResourceId]) -> HashMap<ResourceId, Vec<StackGroup>> {
+    if !stack::ever_on() {
+        return HashMap::new();
+    }
+    let wanted: std::collections::HashSet<ResourceId> = resources.iter().copied().collect();
+    let records = RECORDS.copy_all();
+    let stacks: HashMap<usize, StackId> = BLOCK_STACKS
+        .copy_all()
+        .into_iter()
+        .map(|(a, w)| (a, stack_of_word(w)))
+        .collect();
+    let mut by: HashMap<(ResourceId, Option<StackId>), (usize, usize)> = HashMap::new();
+    for (addr, w) in records {
+        let rec = Record::from_word(w);
+        if !wanted.contains(&rec.resource()) {
+            continue;
+        }
+        let e = by
+            .entry((rec.resource(), stacks.get(&addr).copied()))
+            .or_default();
+        e.0 += 1;
+        e.1 += rec.size();
+    }
+    let mut out: HashMap<ResourceId, Vec<StackGroup>> = HashMap::new();
+    for ((res, stack), (blocks, bytes)) in by {
+        out.entry(res).or_default().push(StackGroup {
+            stack,
+            blocks,
+            bytes,
+        });
+    }
+    out.retain(|_, g| g.iter().any(|g| g.stack.is_some()));
+    for groups in out.values_mut() {
+        groups.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.stack.cmp(&b.stack)));
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// Counters, the cap, fork.
+
+/// The record table's counters, and the bytes of the block-to-stack table.
+pub(crate) fn stats() -> (TableStats, usize) {
+    (RECORDS.stats(), BLOCK_STACKS.stats().table_bytes)
+}
+
+/// Caps the number of records (see `crate::set_max_records`).
+pub(crate) fn set_max_records(max: Option<usize>) {
+    RECORDS.set_max_records(max);
+}
+
+/// Takes every record and block-stack shard lock, in that order (for `fork`).
+pub(crate) fn lock_for_fork() {
+    RECORDS.lock_all();
+    BLOCK_STACKS.lock_all();
+}
+
+/// Releases the locks taken by [`lock_for_fork`].
+///
+/// # Safety
+/// * The locks must be held by [`lock_for_fork`] (here or in the parent of this child),
+///   with no guard of them alive.
+pub(crate) unsafe fn force_unlock_for_fork() {
+    // SAFETY: the caller promises `lock_for_fork` took these locks and forgot the guards.
+    unsafe {
+        BLOCK_STACKS.force_unlock_all();
+        RECORDS.force_unlock_all();
+    }
+}
