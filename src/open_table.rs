@@ -132,21 +132,24 @@ impl<S: Slot> OpenTable<S> {
     /// The position of the first entry of `h`'s probe run that `is` accepts.
     #[inline]
     fn position(&self, h: u64, mut is: impl FnMut(&S) -> bool) -> Option<usize> {
-        if self.cap == 0 {
+        // `len < cap` whenever slots are mapped (no insertion takes the last empty slot),
+        // so this only stops a table without slots, and the run below meets an empty slot
+        // within `cap` steps: no step counter needed.
+        if self.len >= self.cap {
             return None;
         }
+        let mask = self.mask();
         let mut i = self.home(h);
-        for _ in 0..self.cap {
+        loop {
             let s = self.at(i);
             if s.is_empty() {
                 return None;
             }
             if is(s) {
-                return Some(i & self.mask());
+                return Some(i);
             }
-            i = i.wrapping_add(1);
+            i = (i + 1) & mask;
         }
-        None
     }
 
     /// The entry of `h`'s probe run that `is` accepts.
@@ -161,49 +164,51 @@ impl<S: Slot> OpenTable<S> {
     /// [`has_room`](Self::has_room) first when the lookup may insert.
     #[inline]
     pub(crate) fn entry(&mut self, h: u64, mut is: impl FnMut(&S) -> bool) -> Entry<'_, S> {
-        if self.cap == 0 {
-            return Entry::Full;
+        if self.len + 1 >= self.cap {
+            // No slots, or only the last empty one, which stays empty: it ends every
+            // probe run. Nothing can be inserted; an entry can still be found.
+            return self.entry_no_room(h, is);
         }
+        // At least two empty slots: the run ends at one within `cap` steps, and an
+        // insertion there leaves one.
+        let mask = self.mask();
         let mut i = self.home(h);
-        for _ in 0..self.cap {
+        loop {
             let s = self.at(i);
-            let i_in = i & self.mask();
             if s.is_empty() {
-                if self.len + 1 >= self.cap {
-                    // The last empty slot stays empty: it ends every probe run.
-                    return Entry::Full;
-                }
-                return Entry::Vacant(Vacant {
-                    table: self,
-                    i: i_in,
-                });
+                return Entry::Vacant(Vacant { table: self, i });
             }
             if is(s) {
-                return Entry::Occupied(Occupied {
-                    table: self,
-                    i: i_in,
-                });
+                return Entry::Occupied(Occupied { table: self, i });
             }
-            i = i.wrapping_add(1);
+            i = (i + 1) & mask;
         }
-        Entry::Full
+    }
+
+    #[cold]
+    fn entry_no_room(&mut self, h: u64, is: impl FnMut(&S) -> bool) -> Entry<'_, S> {
+        match self.position(h, is) {
+            Some(i) => Entry::Occupied(Occupied { table: self, i }),
+            None => Entry::Full,
+        }
     }
 
     /// Removes the entry of `h` that `is` accepts and returns it.
     #[inline]
     pub(crate) fn remove(&mut self, h: u64, is: impl FnMut(&S) -> bool) -> Option<S> {
-        match self.entry(h, is) {
-            Entry::Occupied(o) => Some(o.remove()),
-            _ => None,
-        }
+        let i = self.position(h, is)?;
+        let s = *self.at(i);
+        self.delete_at(i);
+        Some(s)
     }
 
     /// Backward-shift deletion of the entry in slot `hole` (below `cap`, occupied): later
-    /// members of the probe run move up to fill the hole, so no tombstone is left.
+    /// members of the probe run move up to fill the hole, so no tombstone is left. The
+    /// walk ends at an empty slot, which exists (`len < cap`), within `cap` steps.
     fn delete_at(&mut self, mut hole: usize) {
         let mask = self.mask();
         let mut j = hole;
-        for _ in 0..self.cap {
+        loop {
             j = (j + 1) & mask;
             let s = *self.at(j);
             if s.is_empty() {
