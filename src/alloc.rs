@@ -64,7 +64,7 @@ fn on_alloc(st: u64, ptr: *mut u8, size: usize) {
         } else {
             None
         };
-        records::record(ptr as usize, size, res, stack);
+        records::record(ptr, size, res, stack);
     }
 }
 
@@ -98,7 +98,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if records::maybe_recorded(ptr as usize) {
+        if records::maybe_recorded(ptr) {
             // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract.
             return unsafe { self.dealloc_recorded(ptr, layout) };
         }
@@ -110,7 +110,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // A block keeps its tag, or its lack of one: an untagged block never becomes tagged.
-        if !records::maybe_recorded(ptr as usize) {
+        if !records::maybe_recorded(ptr) {
             // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
             return unsafe { self.inner.realloc(ptr, layout, new_size) };
         }
@@ -149,7 +149,7 @@ impl<A: GlobalAlloc> TrackingAllocator<A> {
     #[cold]
     #[inline(never)]
     unsafe fn dealloc_recorded(&self, ptr: *mut u8, layout: Layout) {
-        records::forget(ptr as usize);
+        records::forget(ptr);
         // SAFETY: `ptr` was returned by `self.inner` with this `layout`.
         unsafe { self.inner.dealloc(ptr, layout) }
     }
@@ -165,15 +165,15 @@ impl<A: GlobalAlloc> TrackingAllocator<A> {
     #[cold]
     #[inline(never)]
     unsafe fn realloc_recorded(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let taken = records::take(ptr as usize);
+        let taken = records::take(ptr);
         // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
         let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
         if let Some(rec) = taken {
             if new.is_null() {
                 let old_size = rec.size();
-                records::put(ptr as usize, rec, old_size);
+                records::put(ptr, rec, old_size);
             } else {
-                records::put(new as usize, rec, new_size);
+                records::put(new, rec, new_size);
             }
         }
         new

@@ -31,7 +31,8 @@ const MAX_BLOCK_SIZE: usize = 1 << (64 - RES_BITS);
 /// Whether a block of `size` bytes is too large for a record; if so, its record is
 /// counted as dropped.
 #[inline]
-pub(crate) fn too_large(addr: usize, size: usize) -> bool {
+pub(crate) fn too_large(block: *mut u8, size: usize) -> bool {
+    let addr = block as usize;
     if size >= MAX_BLOCK_SIZE {
         RECORDS.count_dropped(addr);
         return true;
@@ -96,8 +97,8 @@ fn stack_of_word(w: u64) -> StackId {
 /// `false` when `addr` certainly has no record: no lock, a few loads (the allocator's
 /// free and realloc fast paths).
 #[inline(always)]
-pub(crate) fn maybe_recorded(addr: usize) -> bool {
-    RECORDS.maybe_contains(addr)
+pub(crate) fn maybe_recorded(block: *mut u8) -> bool {
+    RECORDS.maybe_contains(block as usize)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -107,10 +108,11 @@ pub(crate) fn maybe_recorded(addr: usize) -> bool {
 /// tag holds it), with its allocation stack if one was captured. Never allocates, never
 /// panics; a record the table cannot take is counted as dropped.
 #[inline]
-pub(crate) fn record(addr: usize, size: usize, res: ResourceId, stack: Option<StackId>) {
-    if too_large(addr, size) {
+pub(crate) fn record(block: *mut u8, size: usize, res: ResourceId, stack: Option<StackId>) {
+    if too_large(block, size) {
         return;
     }
+    let addr = block as usize;
     let h = hot(res);
     let mut replaced = false;
     let stored = RECORDS.upsert(addr, |old| {
@@ -158,7 +160,8 @@ fn forget_stack_slow(addr: usize) {
 
 /// Forgets the record of a block being freed, if it has one.
 #[inline]
-pub(crate) fn forget(addr: usize) {
+pub(crate) fn forget(block: *mut u8) {
+    let addr = block as usize;
     let found = RECORDS.remove(addr, |w| Record::from_word(w).uncount());
     if found.is_some() {
         forget_stack(addr);
@@ -183,7 +186,8 @@ impl Taken {
 /// Takes out the record of a block about to be reallocated, leaving its resource's counts
 /// as they are (the block is in flight); give it back with [`put`].
 #[inline]
-pub(crate) fn take(addr: usize) -> Option<Taken> {
+pub(crate) fn take(block: *mut u8) -> Option<Taken> {
+    let addr = block as usize;
     let mut gen = 0;
     let w = RECORDS.remove(addr, |w| {
         gen = hot(Record::from_word(w).resource()).cleared();
@@ -204,10 +208,11 @@ pub(crate) fn take(addr: usize) -> Option<Taken> {
 /// `size` (the new or the old size) — unless its tracker was cleared meanwhile: then the
 /// block goes on untagged.
 #[inline]
-pub(crate) fn put(addr: usize, taken: Taken, size: usize) {
+pub(crate) fn put(block: *mut u8, taken: Taken, size: usize) {
+    let addr = block as usize;
     let (old_size, res) = (taken.rec.size(), taken.rec.resource());
     let h = hot(res);
-    if too_large(addr, size) {
+    if too_large(block, size) {
         h.remove_block(old_size);
         return;
     }
@@ -236,8 +241,8 @@ pub(crate) fn put(addr: usize, taken: Taken, size: usize) {
 
 /// Runs `f` on the resource of `addr`'s record, under its shard lock (so the resource is
 /// alive while `f` runs: `f` may take a hold on it). `None` without a record.
-pub(crate) fn with_resource_of<R>(addr: usize, f: impl FnOnce(ResourceId) -> R) -> Option<R> {
-    RECORDS.update(addr, |w| (Some(w), f(Record::from_word(w).resource())))
+pub(crate) fn with_resource_of<R>(block: *mut u8, f: impl FnOnce(ResourceId) -> R) -> Option<R> {
+    RECORDS.update(block as usize, |w| (Some(w), f(Record::from_word(w).resource())))
 }
 
 /// Tags the block of `size` bytes at `addr` with `res` after the fact (`track`), with the
@@ -245,11 +250,12 @@ pub(crate) fn with_resource_of<R>(addr: usize, f: impl FnOnce(ResourceId) -> R) 
 /// untagged one is recorded with `size`, which the caller checked with [`too_large`].
 /// `Err(Full)` (and no change) when the table cannot take a new record.
 pub(crate) fn retag(
-    addr: usize,
+    block: *mut u8,
     size: usize,
     res: ResourceId,
     stack: Option<StackId>,
 ) -> Result<(), Full> {
+    let addr = block as usize;
     let h = hot(res);
     let stored = RECORDS.upsert(addr, |old| {
         let size = match old.map(Record::from_word) {
@@ -269,7 +275,8 @@ pub(crate) fn retag(
 }
 
 /// Removes the record of `addr` if its resource belongs to `tracker`; `true` if it did.
-pub(crate) fn untag(addr: usize, tracker: u64) -> bool {
+pub(crate) fn untag(block: *mut u8, tracker: u64) -> bool {
+    let addr = block as usize;
     let removed = RECORDS
         .update(addr, |w| {
             let rec = Record::from_word(w);

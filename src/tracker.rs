@@ -455,21 +455,21 @@ impl LeakTracker {
             return Err(TrackError::NotInstalled);
         }
         let (ptr, size) = obj.heap_block().ok_or(TrackError::NoHeapBlock)?;
-        let addr = ptr.as_ptr() as usize;
-        if records::too_large(addr, size) {
+        let block = ptr.as_ptr();
+        if records::too_large(block, size) {
             return Err(TrackError::TableFull);
         }
         let _r = Reentrancy::enter();
         let mut name = name.into();
         if name.is_empty() {
-            name = Cow::Owned(format!("obj-{addr:#x}"));
+            name = Cow::Owned(format!("obj-{:#x}", block as usize));
         }
-        self.track_block(addr, size, name, kind.into())
+        self.track_block(block, size, name, kind.into())
     }
 
     fn track_block(
         &self,
-        addr: usize,
+        block: *mut u8,
         size: usize,
         name: Cow<'static, str>,
         kind: Cow<'static, str>,
@@ -477,7 +477,7 @@ impl LeakTracker {
         let id = self.id();
         let now = Timestamp::now();
         // Pin the block's current resource (if any) while we look at it.
-        let pinned = records::with_resource_of(addr, Hold::acquire);
+        let pinned = records::with_resource_of(block, Hold::acquire);
         if let Some(pin) = pinned {
             let h = hot(pin.id());
             if h.tracker() == id && h.origin() == Origin::Object {
@@ -496,7 +496,7 @@ impl LeakTracker {
         } else {
             None
         };
-        let stored = records::retag(addr, size, new, stack);
+        let stored = records::retag(block, size, new, stack);
         // The creation hold goes: from now on the block keeps the resource alive.
         drop(created);
         stored.map_err(|_| TrackError::TableFull)
@@ -511,8 +511,7 @@ impl LeakTracker {
         let Some((ptr, _)) = obj.heap_block() else {
             return false;
         };
-        let addr = ptr.as_ptr() as usize;
-        records::untag(addr, id)
+        records::untag(ptr.as_ptr(), id)
     }
 
     /// Tags every allocation the current thread makes until the guard drops, together as
