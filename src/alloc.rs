@@ -11,7 +11,6 @@ use crate::guard::{self, PROBE, REENTRANT};
 use crate::records;
 use crate::resource;
 use crate::scope;
-use crate::stack;
 
 /// A global allocator that forwards every call to `inner` and records the blocks that
 /// [`LeakTracker`](crate::LeakTracker) tags.
@@ -58,12 +57,7 @@ fn on_alloc(st: u64, ptr: *mut u8, size: usize) {
         return;
     }
     if let Some(res) = scope::current_tag(st) {
-        let c = resource::hot(res).capture();
-        let stack = if c != stack::CAPTURE_OFF && stack::should_capture(c, size) {
-            stack::capture()
-        } else {
-            None
-        };
+        let stack = resource::hot(res).capture().stack_for(size);
         records::record(ptr, size, res, stack);
     }
 }

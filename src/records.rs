@@ -242,7 +242,9 @@ pub(crate) fn put(block: *mut u8, taken: Taken, size: usize) {
 /// Runs `f` on the resource of `addr`'s record, under its shard lock (so the resource is
 /// alive while `f` runs: `f` may take a hold on it). `None` without a record.
 pub(crate) fn with_resource_of<R>(block: *mut u8, f: impl FnOnce(ResourceId) -> R) -> Option<R> {
-    RECORDS.update(block as usize, |w| (Some(w), f(Record::from_word(w).resource())))
+    RECORDS.update(block as usize, |w| {
+        (Some(w), f(Record::from_word(w).resource()))
+    })
 }
 
 /// Tags the block of `size` bytes at `addr` with `res` after the fact (`track`), with the

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use crate::clock::Timestamp;
 use crate::guard::Reentrancy;
 use crate::lifetime::{Lifetime, BLOCK, HOLD};
+use crate::stack::Capture;
 
 /// Bits of a resource id: ids are below [`MAX_RESOURCES`].
 pub(crate) const RES_BITS: u32 = 24;
@@ -93,7 +94,7 @@ pub(crate) struct Hot {
     bytes: AtomicUsize,
     /// Owning tracker id.
     tracker: AtomicU64,
-    /// Backtrace setting (see `stack::Backtraces::encode`).
+    /// Backtrace setting (a [`Capture`] word).
     capture: AtomicU32,
     /// Odd while `clear` of the owning tracker runs, bumped twice by each `clear`: a
     /// record taken out for a realloc is put back only if this did not change meanwhile
@@ -198,8 +199,8 @@ impl Hot {
 
     /// The backtrace setting of this resource's blocks.
     #[inline(always)]
-    pub(crate) fn capture(&self) -> u32 {
-        self.capture.load(Ordering::Relaxed)
+    pub(crate) fn capture(&self) -> Capture {
+        Capture::from_raw(self.capture.load(Ordering::Relaxed))
     }
 
     /// Where the resource came from.
@@ -417,7 +418,7 @@ pub(crate) fn create(
     kind: Cow<'static, str>,
     origin: Origin,
     created: Timestamp,
-    capture: u32,
+    capture: Capture,
 ) -> Option<ResourceId> {
     let mut l = lock_registry();
     let name = own_name(name);
@@ -436,7 +437,7 @@ pub(crate) fn create(
     h.bytes.store(0, Ordering::Relaxed);
     h.tracker.store(tracker, Ordering::Relaxed);
     h.origin.store(origin as u8, Ordering::Relaxed);
-    h.capture.store(capture, Ordering::Relaxed);
+    h.capture.store(capture.raw(), Ordering::Relaxed);
     h.ended.store(0, Ordering::Relaxed);
     h.kind_slot.store(kind_slot, Ordering::Relaxed);
     h.life.start();

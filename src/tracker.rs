@@ -22,7 +22,7 @@ use crate::guard::{self, Reentrancy};
 use crate::records;
 use crate::resource::{self, hot, Origin, ResourceId};
 use crate::scope::{ContextFrame, Hold, TagGuard};
-use crate::stack::{self, Backtraces};
+use crate::stack::{self, Backtraces, Capture};
 use crate::units::{Age, Bytes};
 
 // ---------------------------------------------------------------------------------------
@@ -320,7 +320,7 @@ static SCOPE_COUNTER: AtomicU64 = AtomicU64::new(1);
 static NEXT_CONTEXT: AtomicU32 = AtomicU32::new(1);
 static GLOBAL: LeakTracker = LeakTracker {
     id: AtomicU64::new(GLOBAL_ID),
-    capture: AtomicU32::new(stack::CAPTURE_INHERIT),
+    capture: AtomicU32::new(Capture::INHERIT.raw()),
 };
 
 /// Tags heap blocks with a name and a kind, and lists the ones still live.
@@ -331,7 +331,8 @@ static GLOBAL: LeakTracker = LeakTracker {
 pub struct LeakTracker {
     /// 0 until first used, then a process-unique id.
     id: AtomicU64,
-    /// Backtrace setting for this tracker's new resources (`CAPTURE_INHERIT`: the process's).
+    /// Backtrace setting for this tracker's new resources (a [`Capture`] word; inherit: the
+    /// process's).
     capture: AtomicU32,
 }
 
@@ -354,7 +355,7 @@ impl LeakTracker {
     pub const fn new() -> LeakTracker {
         LeakTracker {
             id: AtomicU64::new(0),
-            capture: AtomicU32::new(stack::CAPTURE_INHERIT),
+            capture: AtomicU32::new(Capture::INHERIT.raw()),
         }
     }
 
@@ -362,13 +363,13 @@ impl LeakTracker {
     /// `None` to follow the process-wide setting ([`set_backtraces`](crate::set_backtraces),
     /// `LEAKTRACKER_BACKTRACE`).
     pub fn set_backtraces(&self, mode: Option<Backtraces>) {
-        let c = mode.map_or(stack::CAPTURE_INHERIT, Backtraces::encode);
+        let c = Capture::of(mode);
         stack::prepare_capture(c);
-        self.capture.store(c, Ordering::Relaxed);
+        self.capture.store(c.raw(), Ordering::Relaxed);
     }
 
-    fn capture_setting(&self) -> u32 {
-        stack::effective(self.capture.load(Ordering::Relaxed))
+    fn capture_setting(&self) -> Capture {
+        stack::effective(Capture::from_raw(self.capture.load(Ordering::Relaxed)))
     }
 
     /// Creates a resource of this tracker with one hold (the caller's), with this
@@ -491,11 +492,7 @@ impl LeakTracker {
             .ok_or(TrackError::TooManyResources)?;
         let new = created.id();
         // The stack of the `track` call, captured with no lock held.
-        let stack = if capture != stack::CAPTURE_OFF && stack::should_capture(capture, size) {
-            stack::capture()
-        } else {
-            None
-        };
+        let stack = capture.stack_for(size);
         let stored = records::retag(block, size, new, stack);
         // The creation hold goes: from now on the block keeps the resource alive.
         drop(created);

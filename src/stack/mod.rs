@@ -51,27 +51,63 @@ pub enum Backtraces {
     Sample(u32),
 }
 
-/// Encoded capture setting of a resource or tracker: 0 = inherit, 1 = off, 2 = all,
-/// `n + 2` = sample one in `n` (n >= 2).
-pub(crate) const CAPTURE_INHERIT: u32 = 0;
-pub(crate) const CAPTURE_OFF: u32 = 1;
-const CAPTURE_ALL: u32 = 2;
+/// The backtrace setting of a resource or a tracker, as kept in one atomic word: inherit
+/// (a tracker that follows the process-wide setting), off, all, or one block in `n`.
+///
+/// Words: 0 = inherit, 1 = off, 2 = all, `n + 2` = sample one in `n` (n >= 2). Every `u32`
+/// is some setting, so [`Capture::from_raw`] is safe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Capture(u32);
 
-impl Backtraces {
-    pub(crate) fn encode(self) -> u32 {
-        match self {
-            Backtraces::Off | Backtraces::Sample(0) => CAPTURE_OFF,
-            Backtraces::All | Backtraces::Sample(1) => CAPTURE_ALL,
-            Backtraces::Sample(n) => n.saturating_add(2),
+impl Capture {
+    /// A tracker that follows the process-wide setting.
+    pub(crate) const INHERIT: Capture = Capture(0);
+    /// No stacks.
+    pub(crate) const OFF: Capture = Capture(1);
+    const ALL: Capture = Capture(2);
+
+    /// The setting for `mode`; `None`: inherit.
+    pub(crate) fn of(mode: Option<Backtraces>) -> Capture {
+        match mode {
+            None => Capture::INHERIT,
+            Some(Backtraces::Off | Backtraces::Sample(0)) => Capture::OFF,
+            Some(Backtraces::All | Backtraces::Sample(1)) => Capture::ALL,
+            Some(Backtraces::Sample(n)) => Capture(n.saturating_add(2)),
         }
     }
 
-    pub(crate) fn decode(c: u32) -> Option<Backtraces> {
-        match c {
-            CAPTURE_INHERIT => None,
-            CAPTURE_OFF => Some(Backtraces::Off),
-            CAPTURE_ALL => Some(Backtraces::All),
-            n => Some(Backtraces::Sample(n - 2)),
+    /// The mode; `None`: inherit.
+    pub(crate) fn mode(self) -> Option<Backtraces> {
+        match self {
+            Capture::INHERIT => None,
+            Capture::OFF => Some(Backtraces::Off),
+            Capture::ALL => Some(Backtraces::All),
+            Capture(n) => Some(Backtraces::Sample(n - 2)),
+        }
+    }
+
+    /// The word this setting is kept in.
+    #[inline(always)]
+    pub(crate) const fn raw(self) -> u32 {
+        self.0
+    }
+
+    /// The setting kept in word `raw`.
+    #[inline(always)]
+    pub(crate) fn from_raw(raw: u32) -> Capture {
+        Capture(raw)
+    }
+
+    /// The capture decision for one new block of `size` bytes under this (a resource's)
+    /// setting: its stack, or `None` when the setting (or the sample) says no or the stack
+    /// table is out of memory. The allocator and `track` both decide here. (A resource's
+    /// setting is never inherit: [`effective`] resolves it when the resource is made.)
+    #[inline(always)]
+    pub(crate) fn stack_for(self, size: usize) -> Option<StackId> {
+        if self != Capture::OFF && should_capture(self, size) {
+            capture()
+        } else {
+            None
         }
     }
 }
@@ -127,7 +163,7 @@ pub fn unwinder() -> Unwinder {
 }
 
 /// The process-wide default for new resources (a tracker may override it).
-static DEFAULT_CAPTURE: AtomicU32 = AtomicU32::new(CAPTURE_OFF);
+static DEFAULT_CAPTURE: AtomicU32 = AtomicU32::new(Capture::OFF.0);
 /// Frames kept per stack after leaktracker's own frames are dropped.
 static DEPTH: AtomicUsize = AtomicUsize::new(DEFAULT_DEPTH);
 /// Set once any capture is switched on: only then do the slow paths look at `BLOCK_STACKS`.
@@ -144,8 +180,8 @@ const MAX_CAPTURE: usize = MAX_DEPTH + OWN_FRAMES_ALLOWANCE + 24;
 
 /// Learns where user frames begin on the allocator path, if not yet done (called when a
 /// tracker switches capture on, from user code).
-pub(crate) fn prepare_capture(setting: u32) {
-    if setting != CAPTURE_OFF && setting != CAPTURE_INHERIT {
+pub(crate) fn prepare_capture(setting: Capture) {
+    if setting != Capture::OFF && setting != Capture::INHERIT {
         trim::ensure_learnt();
     }
 }
@@ -153,17 +189,19 @@ pub(crate) fn prepare_capture(setting: u32) {
 /// Sets the process-wide backtrace setting for resources created from now on (trackers
 /// with their own setting keep it). `LEAKTRACKER_BACKTRACE` sets it at start-up.
 pub fn set_backtraces(mode: Backtraces) {
-    let c = mode.encode();
-    if c != CAPTURE_OFF {
+    let c = Capture::of(Some(mode));
+    if c != Capture::OFF {
         EVER_ON.store(true, Ordering::Release);
         trim::ensure_learnt();
     }
-    DEFAULT_CAPTURE.store(c, Ordering::Relaxed);
+    DEFAULT_CAPTURE.store(c.0, Ordering::Relaxed);
 }
 
 /// The process-wide backtrace setting.
 pub fn backtraces() -> Backtraces {
-    Backtraces::decode(DEFAULT_CAPTURE.load(Ordering::Relaxed)).unwrap_or(Backtraces::Off)
+    Capture(DEFAULT_CAPTURE.load(Ordering::Relaxed))
+        .mode()
+        .unwrap_or(Backtraces::Off)
 }
 
 /// Sets how many frames are kept per stack (1..=128; default 32), counted after
@@ -172,14 +210,14 @@ pub fn set_backtrace_depth(depth: usize) {
     DEPTH.store(depth.clamp(1, MAX_DEPTH), Ordering::Relaxed);
 }
 
-/// Resolves a tracker's setting (`CAPTURE_INHERIT` or explicit) for a new resource.
-pub(crate) fn effective(tracker_setting: u32) -> u32 {
-    let c = if tracker_setting == CAPTURE_INHERIT {
-        DEFAULT_CAPTURE.load(Ordering::Relaxed)
+/// Resolves a tracker's setting (inherit or explicit) for a new resource.
+pub(crate) fn effective(tracker_setting: Capture) -> Capture {
+    let c = if tracker_setting == Capture::INHERIT {
+        Capture(DEFAULT_CAPTURE.load(Ordering::Relaxed))
     } else {
         tracker_setting
     };
-    if c != CAPTURE_OFF {
+    if c != Capture::OFF {
         EVER_ON.store(true, Ordering::Release);
     }
     c
@@ -198,13 +236,14 @@ thread_local! {
     static RNG: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
-/// Whether a block of `size` bytes should be captured under setting `c` (not `CAPTURE_OFF`).
+/// Whether a block of `size` bytes should be captured under setting `c` (not off; an
+/// inherit setting, which no resource has, would sample one in 2^32 - 2).
 #[inline]
-pub(crate) fn should_capture(c: u32, size: usize) -> bool {
-    if c == CAPTURE_ALL {
+fn should_capture(c: Capture, size: usize) -> bool {
+    if c == Capture::ALL {
         return true;
     }
-    let n = u64::from(c - 2);
+    let n = u64::from(c.0.wrapping_sub(2));
     let weight = 1 + (size as u64) / 1024;
     if weight >= n {
         return true;
@@ -1231,7 +1270,7 @@ mod tests {
 
     #[test]
     fn sampling_weights_large_blocks() {
-        let c = Backtraces::Sample(64).encode();
+        let c = Capture::of(Some(Backtraces::Sample(64)));
         assert!(
             should_capture(c, 1 << 20),
             "1 MiB blocks are always captured"
@@ -1241,7 +1280,12 @@ mod tests {
             (500..=1500).contains(&hits),
             "about 1 in 64 small blocks: {hits}"
         );
-        assert_eq!(Backtraces::decode(c), Some(Backtraces::Sample(64)));
-        assert_eq!(Backtraces::All.encode(), Backtraces::Sample(1).encode());
+        assert_eq!(c.mode(), Some(Backtraces::Sample(64)));
+        assert_eq!(
+            Capture::of(Some(Backtraces::All)),
+            Capture::of(Some(Backtraces::Sample(1)))
+        );
+        assert_eq!(Capture::of(None).mode(), None);
+        assert_eq!(Capture::from_raw(Capture::OFF.raw()), Capture::OFF);
     }
 }
