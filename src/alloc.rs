@@ -7,7 +7,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
-use crate::guard::{self, PROBE, REENTRANT};
+use crate::guard::{self, State};
 use crate::records;
 use crate::resource;
 use crate::scope;
@@ -49,11 +49,11 @@ impl TrackingAllocator<System> {
 
 /// The bookkeeping half of a flagged `alloc`: the thread has a tag, or a flag.
 #[inline(always)]
-fn on_alloc(st: u64, ptr: *mut u8, size: usize) {
-    if st & PROBE != 0 {
-        guard::mark_probe_seen(st);
+fn on_alloc(st: State, ptr: *mut u8, size: usize) {
+    if st.is_probing() {
+        guard::mark_probe_seen();
     }
-    if st & REENTRANT != 0 {
+    if st.is_reentrant() {
         return;
     }
     if let Some(res) = scope::current_tag(st) {
@@ -70,7 +70,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let st = guard::state();
-        if st == 0 {
+        if st.is_plain() {
             // The untagged fast path: a tail call, no frame of our own.
             // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract for `layout`.
             return unsafe { self.inner.alloc(layout) };
@@ -82,7 +82,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         let st = guard::state();
-        if st == 0 {
+        if st.is_plain() {
             // SAFETY: the caller upholds `GlobalAlloc::alloc_zeroed`'s contract for `layout`.
             return unsafe { self.inner.alloc_zeroed(layout) };
         }
@@ -120,7 +120,7 @@ impl<A: GlobalAlloc> TrackingAllocator<A> {
     /// * The caller upholds `GlobalAlloc::alloc`'s contract for `layout`.
     #[cold]
     #[inline(never)]
-    unsafe fn alloc_flagged(&self, st: u64, layout: Layout, zeroed: bool) -> *mut u8 {
+    unsafe fn alloc_flagged(&self, st: State, layout: Layout, zeroed: bool) -> *mut u8 {
         // SAFETY: the caller upholds the contract.
         let ptr = unsafe {
             if zeroed {

@@ -8,13 +8,46 @@
 use std::cell::Cell;
 
 /// Low 32 bits: the current tag, as resource id + 1 (0 = no tag).
-pub(crate) const TAG_MASK: u64 = 0xFFFF_FFFF;
+const TAG_MASK: u64 = 0xFFFF_FFFF;
 /// Set while tracker code that may allocate runs: such allocations are never tagged.
-pub(crate) const REENTRANT: u64 = 1 << 32;
+const REENTRANT: u64 = 1 << 32;
 /// Set by `is_installed` around its probe allocation.
-pub(crate) const PROBE: u64 = 1 << 33;
+const PROBE: u64 = 1 << 33;
 /// Set by the allocator when it sees an allocation made with `PROBE` set.
-pub(crate) const PROBE_SEEN: u64 = 1 << 34;
+const PROBE_SEEN: u64 = 1 << 34;
+
+/// A copy of the calling thread's state word: its tag and its flags.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct State(u64);
+
+impl State {
+    /// No tag and no flag: the allocator has nothing to do.
+    #[inline(always)]
+    pub(crate) fn is_plain(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Tracker code that may allocate is running: its allocations are not tagged.
+    #[inline(always)]
+    pub(crate) fn is_reentrant(self) -> bool {
+        self.0 & REENTRANT != 0
+    }
+
+    /// `is_installed` is probing the allocator.
+    #[inline(always)]
+    pub(crate) fn is_probing(self) -> bool {
+        self.0 & PROBE != 0
+    }
+
+    /// The tag's number (as `scope.rs` wrote it), if there is a tag.
+    #[inline(always)]
+    pub(crate) fn tag(self) -> Option<u32> {
+        match self.0 & TAG_MASK {
+            0 => None,
+            t => Some((t - 1) as u32),
+        }
+    }
+}
 
 thread_local! {
     static STATE: Cell<u64> = const { Cell::new(0) };
@@ -26,7 +59,12 @@ thread_local! {
 
 /// The calling thread's state word.
 #[inline(always)]
-pub(crate) fn state() -> u64 {
+pub(crate) fn state() -> State {
+    State(STATE.with(Cell::get))
+}
+
+#[inline(always)]
+fn word() -> u64 {
     STATE.with(Cell::get)
 }
 
@@ -35,22 +73,13 @@ fn set_state(v: u64) {
     STATE.with(|s| s.set(v));
 }
 
-/// The resource id encoded in a state word.
-#[inline(always)]
-pub(crate) fn tag_of(st: u64) -> Option<u32> {
-    match st & TAG_MASK {
-        0 => None,
-        t => Some((t - 1) as u32),
-    }
-}
-
 /// Replaces the current tag and returns the previous one.
 #[inline]
 pub(crate) fn swap_tag(tag: Option<u32>) -> Option<u32> {
-    let st = state();
+    let st = word();
     let enc = tag.map_or(0, |t| u64::from(t) + 1);
     set_state((st & !TAG_MASK) | enc);
-    tag_of(st)
+    State(st).tag()
 }
 
 /// The tagging context the thread runs in (0: its own, else an instrumented future's).
@@ -68,21 +97,21 @@ pub(crate) fn switch_context(tag: Option<u32>, ctx: u32) -> (Option<u32>, u32) {
 
 /// Marks the allocator as seen by the probe (called from the allocator path).
 #[inline]
-pub(crate) fn mark_probe_seen(st: u64) {
-    set_state(st | PROBE_SEEN);
+pub(crate) fn mark_probe_seen() {
+    set_state(word() | PROBE_SEEN);
 }
 
-/// Starts a probe; returns the previous state word for [`end_probe`].
-pub(crate) fn begin_probe() -> u64 {
-    let st = state();
+/// Starts a probe; returns the previous state for [`end_probe`].
+pub(crate) fn begin_probe() -> State {
+    let st = word();
     set_state((st | PROBE) & !PROBE_SEEN);
-    st
+    State(st)
 }
 
 /// Ends a probe and tells whether the allocator saw it.
-pub(crate) fn end_probe(prev: u64) -> bool {
-    let seen = state() & PROBE_SEEN != 0;
-    set_state(prev);
+pub(crate) fn end_probe(prev: State) -> bool {
+    let seen = word() & PROBE_SEEN != 0;
+    set_state(prev.0);
     seen
 }
 
@@ -96,7 +125,7 @@ impl Reentrancy {
     /// Enters the guard (always succeeds; nested entries are no-ops on exit).
     #[inline]
     pub(crate) fn enter() -> Reentrancy {
-        let st = state();
+        let st = word();
         set_state(st | REENTRANT);
         Reentrancy {
             was_set: st & REENTRANT != 0,
@@ -108,7 +137,7 @@ impl Drop for Reentrancy {
     #[inline]
     fn drop(&mut self) {
         if !self.was_set {
-            set_state(state() & !REENTRANT);
+            set_state(word() & !REENTRANT);
         }
     }
 }
@@ -124,7 +153,7 @@ pub(crate) struct Unguarded {
 impl Unguarded {
     #[inline]
     pub(crate) fn enter() -> Unguarded {
-        let st = state();
+        let st = word();
         set_state(st & !REENTRANT);
         Unguarded {
             was_set: st & REENTRANT != 0,
@@ -136,7 +165,7 @@ impl Drop for Unguarded {
     #[inline]
     fn drop(&mut self) {
         if self.was_set {
-            set_state(state() | REENTRANT);
+            set_state(word() | REENTRANT);
         }
     }
 }

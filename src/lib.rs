@@ -152,6 +152,7 @@
 
 mod alloc;
 mod check;
+mod cleared;
 mod clock;
 mod exit;
 pub mod folded;

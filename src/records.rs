@@ -16,7 +16,8 @@
 
 use std::collections::HashMap;
 
-use crate::resource::{hot, ResourceId, RES_BITS};
+use crate::cleared::Generation;
+use crate::resource::{hot, ResourceId, TrackerId, RES_BITS};
 use crate::stack::{self, StackGroup, StackId};
 use crate::table::{Full, RecordTable, TableStats};
 
@@ -173,7 +174,7 @@ pub(crate) struct Taken {
     rec: Record,
     stack: Option<StackId>,
     /// The resource's `cleared` generation when the record was taken.
-    gen: u32,
+    gen: Generation,
 }
 
 impl Taken {
@@ -188,9 +189,10 @@ impl Taken {
 #[inline]
 pub(crate) fn take(block: *mut u8) -> Option<Taken> {
     let addr = block as usize;
-    let mut gen = 0;
+    // Set under the shard lock whenever a record is removed.
+    let mut gen = Generation::NEVER;
     let w = RECORDS.remove(addr, |w| {
-        gen = hot(Record::from_word(w).resource()).cleared();
+        gen = hot(Record::from_word(w).resource()).cleared().now();
     })?;
     let stack = if stack::ever_on() && BLOCK_STACKS.maybe_contains(addr) {
         BLOCK_STACKS.remove(addr, |_| {}).map(stack_of_word)
@@ -220,9 +222,8 @@ pub(crate) fn put(block: *mut u8, taken: Taken, size: usize) {
         if let Some(stale) = old {
             Record::from_word(stale).uncount();
         }
-        // Read under the shard lock: see `clear` for why this suffices.
-        let gen = h.cleared();
-        if gen != taken.gen || gen & 1 != 0 {
+        // Read under the shard lock: see `cleared.rs` for why this suffices.
+        if !h.cleared().unchanged_since(taken.gen) {
             h.remove_block(old_size);
             return None;
         }
@@ -277,7 +278,7 @@ pub(crate) fn retag(
 }
 
 /// Removes the record of `addr` if its resource belongs to `tracker`; `true` if it did.
-pub(crate) fn untag(block: *mut u8, tracker: u64) -> bool {
+pub(crate) fn untag(block: *mut u8, tracker: TrackerId) -> bool {
     let addr = block as usize;
     let removed = RECORDS
         .update(addr, |w| {
@@ -298,14 +299,12 @@ pub(crate) fn untag(block: *mut u8, tracker: u64) -> bool {
 
 /// Removes every record of `tracker`'s resources; the blocks stay allocated, untagged.
 ///
-/// A record taken out for a realloc in flight is not in the table when the walk passes,
-/// so the walk runs between two bumps of the `cleared` generation of each of the
+/// A record taken out for a realloc in flight is not in the table when the walk passes:
+/// the walk runs between the two bumps of the `cleared` generation of each of the
 /// tracker's resources ([`resource::while_clearing`](crate::resource::while_clearing)),
-/// and [`put`] (reading it under the shard lock it puts the record in) drops a record
-/// whose generation changed since it was taken, or is odd. A put that reads the
-/// generation from before the first bump holds its shard lock before the walk takes it,
-/// so the walk sees the record; a put after it sees the change.
-pub(crate) fn clear(tracker: u64) {
+/// and [`put`] drops a record whose generation changed since it was taken (the protocol
+/// and its loom model are in `cleared.rs`).
+pub(crate) fn clear(tracker: TrackerId) {
     crate::resource::while_clearing(tracker, || {
         RECORDS.retain_not(|addr, w| {
             let rec = Record::from_word(w);

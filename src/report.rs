@@ -44,7 +44,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::guard::Reentrancy;
-use crate::resource::{self, Origin, Snapshot};
+use crate::resource::{self, Origin, Snapshot, TrackerId};
 use crate::settings::{BacktraceSetting, EnvDuration};
 use crate::text::{allow_list_line, by_kind, plural, totals_text};
 use crate::units::{Age, Bytes};
@@ -520,13 +520,13 @@ impl LeakReport {
         self.patterns.extend(patterns);
     }
 
-    fn from_registry(tracker: Option<u64>) -> LeakReport {
+    fn from_registry(tracker: Option<TrackerId>) -> LeakReport {
         let mut r = Self::unjudged(tracker);
         r.refilter();
         r
     }
 
-    fn unjudged(tracker: Option<u64>) -> LeakReport {
+    fn unjudged(tracker: Option<TrackerId>) -> LeakReport {
         let snaps = resource::snapshot(tracker);
         let now = Instant::now();
         let _r = Reentrancy::enter();

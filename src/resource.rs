@@ -18,6 +18,7 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use crate::cleared::Cleared;
 use crate::clock::Timestamp;
 use crate::guard::Reentrancy;
 use crate::lifetime::{Lifetime, BLOCK, HOLD};
@@ -27,6 +28,10 @@ use crate::stack::Capture;
 pub(crate) const RES_BITS: u32 = 24;
 /// Resource ids are below this.
 pub(crate) const MAX_RESOURCES: usize = 1 << RES_BITS;
+
+/// A tracker's id, process-unique (handed out by `tracker.rs`); a resource belongs to one.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct TrackerId(pub(crate) u64);
 
 /// A resource's id: the index of its hot slot.
 ///
@@ -96,11 +101,11 @@ pub(crate) struct Hot {
     tracker: AtomicU64,
     /// Backtrace setting (a [`Capture`] word).
     capture: AtomicU32,
-    /// Odd while `clear` of the owning tracker runs, bumped twice by each `clear`: a
-    /// record taken out for a realloc is put back only if this did not change meanwhile
-    /// (see [`while_clearing`] and `records::clear`). Both bumps happen under the registry lock, which `create` and the
-    /// fork handler also take, so a reused slot always starts even.
-    cleared: AtomicU32,
+    /// Bumped twice by each `clear` of the owning tracker: a record taken out for a
+    /// realloc is put back only if this did not change meanwhile (see `cleared.rs`).
+    /// Both bumps happen under the registry lock, which `create` and the fork handler
+    /// also take, so a reused slot always starts even.
+    cleared: Cleared,
     origin: AtomicU8,
     /// Its place among the units of its kind that have ended (1 = the first to end); 0
     /// while it has not ended. Set once, by [`mark_ended`].
@@ -186,15 +191,14 @@ impl Hot {
 
     /// The owning tracker's id.
     #[inline(always)]
-    pub(crate) fn tracker(&self) -> u64 {
-        self.tracker.load(Ordering::Relaxed)
+    pub(crate) fn tracker(&self) -> TrackerId {
+        TrackerId(self.tracker.load(Ordering::Relaxed))
     }
 
-    /// The `cleared` generation: odd while a `clear` of the owning tracker runs, changed
-    /// by every `clear` (see [`while_clearing`]).
+    /// The `cleared` generation (see `cleared.rs`).
     #[inline(always)]
-    pub(crate) fn cleared(&self) -> u32 {
-        self.cleared.load(Ordering::Relaxed)
+    pub(crate) fn cleared(&self) -> &Cleared {
+        &self.cleared
     }
 
     /// The backtrace setting of this resource's blocks.
@@ -237,15 +241,15 @@ impl Hot {
 /// Runs `walk` (which drops the records of `tracker`'s blocks) between two bumps of the
 /// `cleared` generation of each of `tracker`'s resources, under the registry lock: clears
 /// run one at a time, and no resource is created or reclaimed between the bumps (see
-/// `records::clear`, which relies on this, and [`Hot::cleared`]).
-pub(crate) fn while_clearing(tracker: u64, walk: impl FnOnce()) {
+/// `cleared.rs`, whose protocol relies on this).
+pub(crate) fn while_clearing(tracker: TrackerId, walk: impl FnOnce()) {
     let l = lock_registry();
     let bump = |reg: &Registry| {
         for (id, meta) in reg.metas.iter().enumerate() {
             if meta.is_some() {
                 let h = hot(ResourceId(id as u32));
                 if h.tracker() == tracker {
-                    h.cleared.fetch_add(1, Ordering::SeqCst);
+                    h.cleared.bump();
                 }
             }
         }
@@ -413,7 +417,7 @@ impl Registry {
 /// Creates a resource owned by `tracker` with one hold (the caller's). `None` when there
 /// is no room for another resource.
 pub(crate) fn create(
-    tracker: u64,
+    tracker: TrackerId,
     name: Cow<'static, str>,
     kind: Cow<'static, str>,
     origin: Origin,
@@ -435,7 +439,7 @@ pub(crate) fn create(
     });
     let h = hot(id);
     h.bytes.store(0, Ordering::Relaxed);
-    h.tracker.store(tracker, Ordering::Relaxed);
+    h.tracker.store(tracker.0, Ordering::Relaxed);
     h.origin.store(origin as u8, Ordering::Relaxed);
     h.capture.store(capture.raw(), Ordering::Relaxed);
     h.ended.store(0, Ordering::Relaxed);
@@ -484,7 +488,7 @@ pub(crate) struct Snapshot {
 
 /// The resources (of `tracker`, or of all trackers) that hold at least one live block,
 /// oldest first. O(resources); reclaims dead slots on the way.
-pub(crate) fn snapshot(tracker: Option<u64>) -> Vec<Snapshot> {
+pub(crate) fn snapshot(tracker: Option<TrackerId>) -> Vec<Snapshot> {
     let mut l = lock_registry();
     // Under the lock: one allocation, and name clones that do not allocate.
     let mut found = Vec::with_capacity(l.reg.metas.len() - l.reg.free.len());

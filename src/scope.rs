@@ -68,10 +68,10 @@ fn tag_resource(raw: u32) -> ResourceId {
     unsafe { ResourceId::from_raw(raw) }
 }
 
-/// The resource the thread's state word `st` is tagged with, if any (for the allocator).
+/// The resource the thread's state `st` is tagged with, if any (for the allocator).
 #[inline(always)]
-pub(crate) fn current_tag(st: u64) -> Option<ResourceId> {
-    guard::tag_of(st).map(tag_resource)
+pub(crate) fn current_tag(st: guard::State) -> Option<ResourceId> {
+    st.tag().map(tag_resource)
 }
 
 impl Drop for Hold {

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::clock::Timestamp;
 use crate::guard::{self, Reentrancy};
 use crate::records;
-use crate::resource::{self, hot, Origin, ResourceId};
+use crate::resource::{self, hot, Origin, ResourceId, TrackerId};
 use crate::scope::{ContextFrame, Hold, TagGuard};
 use crate::stack::{self, Backtraces, Capture};
 use crate::units::{Age, Bytes};
@@ -414,14 +414,14 @@ impl LeakTracker {
         &GLOBAL
     }
 
-    fn assigned_id(&self) -> Option<u64> {
+    fn assigned_id(&self) -> Option<TrackerId> {
         match self.id.load(Ordering::Acquire) {
             0 => None,
-            id => Some(id),
+            id => Some(TrackerId(id)),
         }
     }
 
-    pub(crate) fn id(&self) -> u64 {
+    pub(crate) fn id(&self) -> TrackerId {
         if let Some(id) = self.assigned_id() {
             return id;
         }
@@ -430,8 +430,8 @@ impl LeakTracker {
             .id
             .compare_exchange(0, new, Ordering::AcqRel, Ordering::Acquire)
         {
-            Ok(_) => new,
-            Err(current) => current,
+            Ok(_) => TrackerId(new),
+            Err(current) => TrackerId(current),
         }
     }
 
