@@ -594,7 +594,7 @@ fn exit_report(status: Option<i32>) -> Option<i32> {
         let t = report.totals();
         warn(&format!(
             "{} leaked{}: exit status {code} (LEAKTRACKER_EXIT_CODE); set LEAKTRACKER_REPORT=stderr to see them",
-            crate::text::totals_text(t),
+            crate::report::text::totals_text(t),
             if cfg.min_age.is_zero() {
                 String::new()
             } else {

@@ -164,7 +164,6 @@ mod live;
 pub mod metrics;
 mod open_table;
 mod os;
-mod pprof;
 mod records;
 pub mod report;
 mod resource;
@@ -173,7 +172,6 @@ mod settings;
 mod stack;
 mod sync;
 mod table;
-mod text;
 #[cfg(feature = "tracing")]
 mod tracing_layer;
 mod tracker;
@@ -204,5 +202,5 @@ pub use crate::verdict::{NotLeakGroup, Verdict};
 /// API: it may change in any release.
 #[doc(hidden)]
 pub mod __cli {
-    pub use crate::text::{allow_list_line, by_kind, plural, totals_text};
+    pub use crate::report::text::{allow_list_line, by_kind, plural, totals_text};
 }

@@ -33,6 +33,9 @@
 //!   exit, or spawn them outside the scope. An exit report says how many other threads were
 //!   still running.
 
+mod pprof;
+pub(crate) mod text;
+
 use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, Write};
@@ -44,9 +47,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::guard::Reentrancy;
+use crate::report::text::{allow_list_line, by_kind, plural, totals_text};
 use crate::resource::{self, Origin, Snapshot, TrackerId};
 use crate::settings::{BacktraceSetting, EnvDuration};
-use crate::text::{allow_list_line, by_kind, plural, totals_text};
 use crate::units::{Age, Bytes};
 use crate::verdict::{self, Candidate, NotLeakGroup, SiteFacts, Verdict};
 use crate::LeakTracker;
@@ -1015,7 +1018,10 @@ impl LeakReport {
         let pprof = path.to_str().is_some_and(|p| p.ends_with(".pb.gz"));
         let write = |f: &mut std::fs::File| -> io::Result<()> {
             if pprof {
-                return crate::pprof::write_gzipped(self, io::BufWriter::with_capacity(1 << 16, f));
+                return crate::report::pprof::write_gzipped(
+                    self,
+                    io::BufWriter::with_capacity(1 << 16, f),
+                );
             }
             match format {
                 // Streamed into the file: a large report is not built as one String first.
