@@ -2,14 +2,13 @@
 //! What users see is documented on [`ExitReport`].
 
 use std::ffi::OsString;
-use std::io::Write;
 use std::panic::{self, PanicHookInfo};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex, Once};
 use std::time::Duration;
 
 use crate::guard::Reentrancy;
-use crate::os::write_stderr;
+use crate::os::{warn, write_stderr};
 use crate::report::{AllowPattern, LeakReport};
 use crate::stack::{Backtraces, Unwinder};
 use crate::verdict::Verdict;
@@ -290,7 +289,7 @@ impl ExitReport {
         // SAFETY: getpid has no preconditions.
         OWNER_PID.store(unsafe { libc::getpid() } as u32, Ordering::Relaxed);
         if let Some(labels) = cfg.labels.clone() {
-            crate::live::set_labels(labels);
+            crate::report::output::set_labels(labels);
         }
         crate::live::configure(crate::live::LiveConfig {
             path: match &cfg.target {
@@ -309,6 +308,7 @@ impl ExitReport {
             } else {
                 Vec::new()
             },
+            exit_report: Some(exit_report_on_signal),
         });
         *config() = Some(cfg);
         if active {
@@ -329,13 +329,6 @@ fn config() -> std::sync::MutexGuard<'static, Option<ExitReport>> {
     CONFIG
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Writes `leaktracker: <msg>` as one line on stderr, straight to the file descriptor
-/// (no lock, no thread-local: this also runs before `main` and during exit).
-pub(crate) fn warn(msg: &str) {
-    let _r = Reentrancy::enter();
-    write_stderr(format!("leaktracker: {msg}\n").as_bytes());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -563,10 +556,10 @@ fn exit_report(status: Option<i32>) -> Option<i32> {
         Some(Target::Stderr) => write_stderr(report.to_string().as_bytes()),
         Some(Target::File(template)) => {
             let path = match template.to_str() {
-                Some(t) => OsString::from(crate::live::expand_path(
+                Some(t) => OsString::from(crate::report::output::expand_path(
                     t,
-                    crate::live::next_seq(),
-                    crate::live::unix_seconds(),
+                    crate::report::output::next_seq(),
+                    crate::report::output::unix_seconds(),
                 )),
                 None => template,
             };
@@ -607,23 +600,13 @@ fn exit_report(status: Option<i32>) -> Option<i32> {
 
 /// The exit report made on a `LEAKTRACKER_REPORT_ON` signal (by the reporter thread), as
 /// for an exit with status 0; the code to exit with, if leaks change it.
-pub(crate) fn exit_report_on_signal() -> Option<i32> {
+fn exit_report_on_signal() -> Option<i32> {
     // SAFETY: getpid has no preconditions.
     if unsafe { libc::getpid() } as u32 != OWNER_PID.load(Ordering::Relaxed) {
         return None;
     }
     let _r = Reentrancy::enter();
     panic::catch_unwind(|| exit_report(Some(0))).unwrap_or(None)
-}
-
-/// Flushes stdio and ends the process with `code` at once (no more exit handlers).
-pub(crate) fn exit_now(code: i32) -> ! {
-    let _ = std::io::stderr().flush();
-    // SAFETY: fflush(NULL) flushes every C stream; `_exit` ends the process at once.
-    unsafe {
-        libc::fflush(std::ptr::null_mut());
-        libc::_exit(code)
-    }
 }
 
 fn run_exit_report(status: Option<i32>) {
@@ -634,13 +617,8 @@ fn run_exit_report(status: Option<i32>) {
     let _r = Reentrancy::enter();
     let code = panic::catch_unwind(|| exit_report(status)).unwrap_or(None);
     if let Some(code) = code {
-        let _ = std::io::stderr().flush();
-        // SAFETY: fflush(NULL) flushes every C stream; `_exit` ends the process at once
-        // (the remaining exit handlers are skipped, as documented).
-        unsafe {
-            libc::fflush(std::ptr::null_mut());
-            libc::_exit(code);
-        }
+        // The remaining exit handlers are skipped, as documented.
+        crate::os::exit_now(code);
     }
 }
 

@@ -151,9 +151,11 @@
 #![warn(missing_docs)]
 
 mod alloc;
+mod allow;
 mod check;
 mod cleared;
 mod clock;
+mod entry;
 mod exit;
 pub mod folded;
 mod fork;
@@ -186,14 +188,14 @@ pub use crate::report::{
     AllowPattern, LeakReport, ParseReportError, PatternError, ReportEntry, StackGroup, Totals,
 };
 pub use crate::stack::{
-    backtraces, set_backtrace_depth, set_backtraces, set_unwinder, unwinder, Backtraces, Unwinder,
+    backtraces, set_backtrace_depth, set_unwinder, unwinder, Backtraces, Unwinder,
     DEFAULT_DEPTH as DEFAULT_BACKTRACE_DEPTH,
 };
 #[cfg(feature = "tracing")]
 pub use crate::tracing_layer::LeakLayer;
 pub use crate::tracker::{
-    is_installed, set_max_records, stats, track_resource, untrack_resource, Instrumented, LeakInfo,
-    LeakTracker, ScopeGuard, Stats, TrackError, Trackable,
+    is_installed, set_backtraces, set_max_records, stats, track_resource, untrack_resource,
+    Instrumented, LeakInfo, LeakTracker, ScopeGuard, Stats, TrackError, Trackable,
 };
 pub use crate::verdict::{NotLeakGroup, Verdict};
 

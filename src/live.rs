@@ -27,9 +27,9 @@
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, Once, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::guard::Reentrancy;
 use crate::report::{AllowPattern, LeakReport};
@@ -134,67 +134,8 @@ pub(crate) fn parse_labels(s: &str) -> (Vec<(String, String)>, Vec<String>) {
     (good, bad)
 }
 
-// ---------------------------------------------------------------------------------------
-// Labels, sequence numbers, paths
-
-static LABELS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Sets the labels copied into every report.
-pub(crate) fn set_labels(labels: Vec<(String, String)>) {
-    let _r = Reentrancy::enter();
-    *lock(&LABELS) = labels;
-}
-
-/// The labels copied into every report (`LEAKTRACKER_LABELS`).
-pub(crate) fn labels() -> Vec<(String, String)> {
-    let _r = Reentrancy::enter();
-    lock(&LABELS).clone()
-}
-
-/// Reports written to a path so far in this process (snapshots and the exit report).
-static SEQ: AtomicU64 = AtomicU64::new(0);
-
-/// The sequence number of the next report written to a path (1, 2, …).
-pub(crate) fn next_seq() -> u64 {
-    SEQ.fetch_add(1, Ordering::Relaxed) + 1
-}
-
-/// Unix time in seconds.
-pub(crate) fn unix_seconds() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// Expands a report path: `%p` the process id, `%n` the sequence number `seq`, `%t` Unix
-/// time in seconds, `%%` a `%`; any other `%` stays as it is.
-pub(crate) fn expand_path(template: &str, seq: u64, unix_secs: u64) -> String {
-    let _r = Reentrancy::enter();
-    let mut out = String::with_capacity(template.len() + 16);
-    let mut chars = template.chars();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        let rest = chars.as_str();
-        match rest.chars().next() {
-            Some('p') => out.push_str(&std::process::id().to_string()),
-            Some('n') => out.push_str(&seq.to_string()),
-            Some('t') => out.push_str(&unix_secs.to_string()),
-            Some('%') => out.push('%'),
-            _ => {
-                out.push('%');
-                continue;
-            }
-        }
-        chars.next();
-    }
-    out
 }
 
 // ---------------------------------------------------------------------------------------
@@ -215,6 +156,10 @@ pub(crate) struct LiveConfig {
     pub(crate) keep: Option<usize>,
     /// `LEAKTRACKER_REPORT_ON`: these signals write the exit report, then end the process.
     pub(crate) report_on: Vec<libc::c_int>,
+    /// Writes the exit report for a `report_on` signal and gives the exit status to end
+    /// with (`None`: die by the signal). The exit report's (`exit.rs`), handed in so that
+    /// this module does not depend on it.
+    pub(crate) exit_report: Option<fn() -> Option<i32>>,
 }
 
 static CONFIG: Mutex<Option<LiveConfig>> = Mutex::new(None);
@@ -365,7 +310,7 @@ fn install_report_on(sig: libc::c_int) -> bool {
     match current_handler(sig) {
         Some(h) if h == on_terminate_signal as *const () as libc::sighandler_t => return true,
         Some(_) => {
-            crate::exit::warn(&format!(
+            crate::os::warn(&format!(
                 "LEAKTRACKER_REPORT_ON: the program handles SIG{} itself; its handler keeps it",
                 signal_name(sig)
             ));
@@ -374,7 +319,7 @@ fn install_report_on(sig: libc::c_int) -> bool {
         None => {}
     }
     if !open_pipe() || !set_handler(sig, on_terminate_signal) {
-        crate::exit::warn(&format!(
+        crate::os::warn(&format!(
             "LEAKTRACKER_REPORT_ON: cannot handle SIG{} ({}); no exit report on it",
             signal_name(sig),
             std::io::Error::last_os_error()
@@ -417,21 +362,21 @@ fn install_handler(sig: libc::c_int) -> bool {
         return true;
     }
     if current_handler(sig).is_some() {
-        crate::exit::warn(&format!(
+        crate::os::warn(&format!(
             "LEAKTRACKER_SIGNAL={name}: the program already handles SIG{name}; no snapshots on it (pick another signal)",
             name = signal_name(sig)
         ));
         return false;
     }
     if !open_pipe() {
-        crate::exit::warn(&format!(
+        crate::os::warn(&format!(
             "LEAKTRACKER_SIGNAL: cannot make a pipe ({}); no snapshots on a signal",
             std::io::Error::last_os_error()
         ));
         return false;
     }
     if !set_handler(sig, on_snapshot_signal) {
-        crate::exit::warn(&format!(
+        crate::os::warn(&format!(
             "LEAKTRACKER_SIGNAL: cannot install a handler for SIG{} ({}); no snapshots on it",
             signal_name(sig),
             std::io::Error::last_os_error()
@@ -473,7 +418,7 @@ pub(crate) fn open_pipe() -> bool {
 fn spawn_reporter() {
     SPAWN.call_once(|| {
         if !open_pipe() {
-            crate::exit::warn(&format!(
+            crate::os::warn(&format!(
                 "cannot make a pipe for the reporter thread ({}); no snapshots",
                 std::io::Error::last_os_error()
             ));
@@ -490,7 +435,7 @@ fn spawn_reporter() {
             Ok(_) => {
                 REPORTERS.store(1, Ordering::Relaxed);
             }
-            Err(e) => crate::exit::warn(&format!(
+            Err(e) => crate::os::warn(&format!(
                 "cannot start the reporter thread ({e}); no snapshots"
             )),
         }
@@ -524,7 +469,9 @@ fn wait(timeout: Option<Duration>) -> Vec<u8> {
 }
 
 fn reporter_loop() {
-    let interval = lock(&CONFIG).as_ref().and_then(|c| c.interval);
+    let (interval, exit_report) = lock(&CONFIG)
+        .as_ref()
+        .map_or((None, None), |c| (c.interval, c.exit_report));
     let mut next = interval.map(|i| Instant::now() + i);
     let mut written: VecDeque<PathBuf> = VecDeque::new();
     loop {
@@ -532,8 +479,8 @@ fn reporter_loop() {
         let woke = wait(timeout);
         if woke.contains(&WAKE_TERMINATE) {
             let sig = TERMINATING.load(Ordering::SeqCst);
-            if let Some(code) = crate::exit::exit_report_on_signal() {
-                crate::exit::exit_now(code);
+            if let Some(code) = exit_report.and_then(|report| report()) {
+                crate::os::exit_now(code);
             }
             die_by(sig);
         }
@@ -569,7 +516,7 @@ fn snapshot(trigger: &'static str, written: &mut VecDeque<PathBuf>) {
         return;
     };
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let seq = next_seq();
+        let seq = crate::report::output::next_seq();
         let report = LeakReport::capture_with(|r| {
             r.set_verdict(cfg.verdict, false, cfg.show_all);
             r.set_filters(cfg.min_age, cfg.ignore.iter().cloned());
@@ -580,11 +527,15 @@ fn snapshot(trigger: &'static str, written: &mut VecDeque<PathBuf>) {
             return;
         };
         let path = match template.to_str() {
-            Some(t) => PathBuf::from(expand_path(t, seq, unix_seconds())),
+            Some(t) => PathBuf::from(crate::report::output::expand_path(
+                t,
+                seq,
+                crate::report::output::unix_seconds(),
+            )),
             None => PathBuf::from(template),
         };
         if let Err(e) = report.write_to(&path) {
-            crate::exit::warn(&format!(
+            crate::os::warn(&format!(
                 "cannot write the snapshot report to {}: {e}",
                 path.display()
             ));
@@ -646,17 +597,6 @@ mod tests {
         assert_eq!(bad, vec!["oops".to_string(), "=x".to_string()]);
     }
 
-    #[test]
-    fn paths() {
-        let pid = std::process::id();
-        assert_eq!(
-            expand_path("snap-%p-%n-%t.json", 7, 1_700_000_000),
-            format!("snap-{pid}-7-1700000000.json")
-        );
-        assert_eq!(expand_path("a%%n%x%", 1, 2), "a%n%x%");
-        assert_eq!(expand_path("plain.json", 1, 2), "plain.json");
-    }
-
     proptest::proptest! {
         #[test]
         fn parsers_take_any_input(s in "\\PC*") {
@@ -665,7 +605,6 @@ mod tests {
             let _ = parse_keep(&s);
             let _ = parse_labels(&s);
             let _ = parse_report_on(&s);
-            let _ = expand_path(&s, 3, 4);
         }
     }
 }

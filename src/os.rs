@@ -1,5 +1,6 @@
-//! Memory straight from the OS, for the tracker's own tables: never through the global
-//! allocator, so the allocator path can grow them without reentering itself.
+//! The OS calls the tracker makes itself: memory straight from the OS for its own tables
+//! (never through the global allocator, so the allocator path can grow them without
+//! reentering itself), its warnings on stderr, and the immediate exit.
 
 /// Maps `bytes` of zeroed, private, read-write memory; null when the OS refuses.
 pub(crate) fn map_zeroed(bytes: usize) -> *mut u8 {
@@ -47,5 +48,22 @@ pub(crate) fn write_stderr(mut bytes: &[u8]) {
             return;
         }
         bytes = &bytes[n as usize..];
+    }
+}
+
+/// Writes `leaktracker: <msg>` as one line on stderr, straight to the file descriptor
+/// (no lock, no thread-local: this also runs before `main` and during exit).
+pub(crate) fn warn(msg: &str) {
+    let _r = crate::guard::Reentrancy::enter();
+    write_stderr(format!("leaktracker: {msg}\n").as_bytes());
+}
+
+/// Flushes stdio and ends the process with `code` at once (no more exit handlers).
+pub(crate) fn exit_now(code: i32) -> ! {
+    let _ = std::io::Write::flush(&mut std::io::stderr());
+    // SAFETY: fflush(NULL) flushes every C stream; `_exit` ends the process at once.
+    unsafe {
+        libc::fflush(std::ptr::null_mut());
+        libc::_exit(code)
     }
 }

@@ -280,6 +280,25 @@ pub fn set_max_records(max: Option<usize>) {
     records::set_max_records(max);
 }
 
+/// Sets the process-wide backtrace setting for resources created from now on (trackers
+/// with their own setting keep it). `LEAKTRACKER_BACKTRACE` sets it at start-up.
+pub fn set_backtraces(mode: Backtraces) {
+    let c = Capture::of(Some(mode));
+    stack::prepare_capture(c, in_learning_scope);
+    stack::set_default_capture(c);
+}
+
+/// The tracker whose one scope the stack capture learns the allocator's own frames in.
+static LEARNER: LeakTracker = LeakTracker::new();
+
+/// Runs `learn` in a scope of [`LEARNER`] that captures every stack (for
+/// `stack::prepare_capture`).
+fn in_learning_scope(learn: &mut dyn FnMut() -> bool) -> bool {
+    LEARNER.set_backtraces(Some(Backtraces::All));
+    let _s = LEARNER.scope("backtrace-calibration", "leaktracker");
+    learn()
+}
+
 // ---------------------------------------------------------------------------------------
 // is_installed
 
@@ -364,7 +383,7 @@ impl LeakTracker {
     /// `LEAKTRACKER_BACKTRACE`).
     pub fn set_backtraces(&self, mode: Option<Backtraces>) {
         let c = Capture::of(mode);
-        stack::prepare_capture(c);
+        stack::prepare_capture(c, in_learning_scope);
         self.capture.store(c.raw(), Ordering::Relaxed);
     }
 

@@ -46,7 +46,9 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::report::{glob_match, AllowPattern, ReportEntry, StackGroup};
+pub(crate) use crate::allow::frame_matches;
+use crate::allow::{frame_matches_named, frame_name, AllowPattern};
+use crate::entry::{ReportEntry, StackGroup};
 use crate::resource::Origin;
 
 /// Fewer units of a kind than this give no evidence of warm-up: what they retain is a leak.
@@ -344,10 +346,6 @@ const CONTAINER_FILES: &[&str] = &[
     "/slab-",
 ];
 
-fn frame_name(frame: &str) -> &str {
-    frame.split(" at ").next().unwrap_or(frame)
-}
-
 fn is_container(frame: &str) -> bool {
     let name = frame_name(frame);
     CONTAINER_PREFIXES.iter().any(|p| name.starts_with(p))
@@ -373,21 +371,6 @@ pub(crate) fn allocating_frame(frames: &[String]) -> Option<&str> {
         .map(String::as_str)
         .find(|f| !is_container(f))
         .or_else(|| frames.first().map(String::as_str))
-}
-
-/// Whether `frame` matches `pattern`: the whole `function at file:line`, the function
-/// alone, or the function without the `<…>` of a method's `<Type>::method` form (how
-/// symbols read in builds with line tables only).
-pub(crate) fn frame_matches(pattern: &str, frame: &str) -> bool {
-    frame_matches_named(pattern, frame, frame_name(frame))
-}
-
-/// `frame_matches` with the frame's function name (`frame_name`) found once by the caller.
-fn frame_matches_named(pattern: &str, frame: &str, name: &str) -> bool {
-    let p = pattern.as_bytes();
-    glob_match(p, frame.as_bytes())
-        || glob_match(p, name.as_bytes())
-        || (name.starts_with('<') && glob_match(p, name.trim_start_matches('<').as_bytes()))
 }
 
 /// The first default rule that explains a block group allocated at `frames`.
@@ -689,13 +672,17 @@ pub(crate) fn judge(
             (a.saturating_add(g.blocks), b.saturating_add(g.bytes))
         });
         kept.retain(|g| !g.frames.is_empty());
-        leaks.push(ReportEntry::judged(
-            c,
-            blocks,
+        leaks.push(ReportEntry {
+            name: c.name.clone(),
+            kind: c.kind.clone(),
+            created_at: c.created_at,
+            age: c.age,
+            allocations: blocks,
             bytes,
-            kept,
-            verdicts.join("; "),
-        ));
+            stacks: kept,
+            origin: origin_unit(c.origin).to_string(),
+            verdict: verdicts.join("; "),
+        });
     }
     groups.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(b.blocks.cmp(&a.blocks)));
     Judged {

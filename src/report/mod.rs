@@ -33,14 +33,17 @@
 //!   exit, or spawn them outside the scope. An exit report says how many other threads were
 //!   still running.
 
+pub(crate) mod output;
 mod pprof;
 pub(crate) mod text;
+
+pub use crate::allow::{AllowPattern, PatternError, PatternMatch};
+pub use crate::entry::{ReportEntry, StackGroup, Totals};
 
 use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -48,7 +51,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::guard::Reentrancy;
 use crate::report::text::{allow_list_line, by_kind, plural, totals_text};
-use crate::resource::{self, Origin, Snapshot, TrackerId};
+use crate::resource::{self, Snapshot, TrackerId};
 use crate::settings::{BacktraceSetting, EnvDuration};
 use crate::units::{Age, Bytes};
 use crate::verdict::{self, Candidate, NotLeakGroup, SiteFacts, Verdict};
@@ -56,322 +59,6 @@ use crate::LeakTracker;
 
 /// Version of the JSON report schema.
 pub const JSON_VERSION: u32 = 1;
-
-// ---------------------------------------------------------------------------------------
-// Entries and stacks
-
-/// Blocks of one resource allocated at the same place: their count, their bytes and the
-/// backtrace frames (innermost first) of that place.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct StackGroup {
-    /// Live blocks allocated here.
-    pub blocks: usize,
-    /// Their requested sizes, added up.
-    pub bytes: usize,
-    /// Resolved frames, innermost first, one readable string each.
-    pub frames: Vec<String>,
-}
-
-impl StackGroup {
-    /// A group of `blocks` blocks of `bytes` bytes allocated at `frames`.
-    pub fn new(blocks: usize, bytes: usize, frames: Vec<String>) -> StackGroup {
-        StackGroup {
-            blocks,
-            bytes,
-            frames,
-        }
-    }
-}
-
-/// One live resource in a report.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct ReportEntry {
-    /// The resource's name.
-    pub name: String,
-    /// The resource's kind.
-    pub kind: String,
-    /// When it was (last) tracked, on the wall clock.
-    pub created_at: SystemTime,
-    /// Its age when the report was made.
-    pub age: Duration,
-    /// Live tagged blocks.
-    pub allocations: usize,
-    /// Their requested sizes, added up.
-    pub bytes: usize,
-    /// Where its blocks were allocated, largest group first; empty when backtraces were
-    /// not captured.
-    pub stacks: Vec<StackGroup>,
-    /// What tagged it: `object` (`track`), `scope`, `task` (`instrument`) or `span`.
-    pub origin: String,
-    /// Why the verdict lists it (see [`Verdict`]).
-    pub verdict: String,
-}
-
-fn origin_name(o: Origin) -> &'static str {
-    match o {
-        Origin::Object => "object",
-        Origin::Scope => "scope",
-        Origin::Task => "task",
-        Origin::Span => "span",
-    }
-}
-
-impl ReportEntry {
-    /// The leaked part of a judged candidate.
-    pub(crate) fn judged(
-        c: &Candidate,
-        allocations: usize,
-        bytes: usize,
-        stacks: Vec<StackGroup>,
-        verdict: String,
-    ) -> ReportEntry {
-        ReportEntry {
-            name: c.name.clone(),
-            kind: c.kind.clone(),
-            created_at: c.created_at,
-            age: c.age,
-            allocations,
-            bytes,
-            stacks,
-            origin: origin_name(c.origin).to_string(),
-            verdict,
-        }
-    }
-
-    /// The frames of the largest stack group (the JSON `"backtrace"`), if any.
-    pub fn backtrace(&self) -> Option<&[String]> {
-        self.stacks
-            .iter()
-            .max_by_key(|g| (g.bytes, g.blocks))
-            .map(|g| g.frames.as_slice())
-    }
-}
-
-/// Resources, blocks and bytes added up.
-///
-/// The sums saturate: a sum that would exceed `usize::MAX` stays there and the totals are
-/// marked [`saturated`](Self::is_saturated) (the text report then says so, the JSON has
-/// `"saturated": true`). Real counts never come near; crafted or corrupt reports can.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct Totals {
-    /// Number of resources.
-    pub resources: usize,
-    /// Live blocks.
-    pub allocations: usize,
-    /// Live bytes.
-    pub bytes: usize,
-    /// Whether a sum stopped at `usize::MAX`.
-    #[serde(default, skip_serializing_if = "is_false")]
-    saturated: bool,
-}
-
-fn is_false(b: &bool) -> bool {
-    !*b
-}
-
-impl Totals {
-    fn add(&mut self, e: &ReportEntry) {
-        *self = self.saturating_add(Totals {
-            resources: 1,
-            allocations: e.allocations,
-            bytes: e.bytes,
-            saturated: false,
-        });
-    }
-
-    /// Both totals added up, field by field, saturating at `usize::MAX` (the result is then
-    /// [`saturated`](Self::is_saturated)).
-    #[must_use]
-    pub fn saturating_add(self, other: Totals) -> Totals {
-        let mut saturated = self.saturated || other.saturated;
-        let mut sum = |a: usize, b: usize| {
-            a.checked_add(b).unwrap_or_else(|| {
-                saturated = true;
-                usize::MAX
-            })
-        };
-        let resources = sum(self.resources, other.resources);
-        let allocations = sum(self.allocations, other.allocations);
-        let bytes = sum(self.bytes, other.bytes);
-        Totals {
-            resources,
-            allocations,
-            bytes,
-            saturated,
-        }
-    }
-
-    /// Whether a sum behind these totals went past `usize::MAX` and stopped there: the
-    /// real sums are larger than shown.
-    pub fn is_saturated(&self) -> bool {
-        self.saturated
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Allow-list patterns
-
-/// What an allow-list pattern looks at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Field {
-    Kind,
-    Name,
-    /// A frame of a block's allocation stack (`function at file:line`).
-    Frame,
-}
-
-/// One allow-list entry: `kind:GLOB`, `name:GLOB` or `frame:GLOB`, where `*` in `GLOB`
-/// matches any run of characters (including none) and every other character matches
-/// itself. `kind:` and `name:` match resources; `frame:` matches the blocks whose
-/// allocation stack has a frame (`function at file:line`) matching it (it needs stacks:
-/// `LEAKTRACKER_BACKTRACE`).
-///
-/// ```
-/// use leaktracker::AllowPattern;
-/// let p: AllowPattern = "name:global-*".parse().unwrap();
-/// assert!(p.matches("global-cache", "cache"));
-/// assert!(!p.matches("session-1", "cache"));
-/// assert!("cache".parse::<AllowPattern>().is_err()); // no `kind:` / `name:`
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AllowPattern {
-    field: Field,
-    glob: String,
-}
-
-/// An allow-list pattern that is neither `kind:…` nor `name:…`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PatternError {
-    pattern: String,
-}
-
-impl fmt::Display for PatternError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "`{}` is not an allow-list pattern (expected `kind:GLOB`, `name:GLOB` or `frame:GLOB`)",
-            self.pattern.escape_debug()
-        )
-    }
-}
-
-impl std::error::Error for PatternError {}
-
-impl FromStr for AllowPattern {
-    type Err = PatternError;
-
-    fn from_str(s: &str) -> Result<AllowPattern, PatternError> {
-        let _r = Reentrancy::enter();
-        let (field, glob) = if let Some(g) = s.strip_prefix("kind:") {
-            (Field::Kind, g)
-        } else if let Some(g) = s.strip_prefix("name:") {
-            (Field::Name, g)
-        } else if let Some(g) = s.strip_prefix("frame:") {
-            (Field::Frame, g)
-        } else {
-            return Err(PatternError {
-                pattern: s.to_string(),
-            });
-        };
-        Ok(AllowPattern {
-            field,
-            glob: glob.to_string(),
-        })
-    }
-}
-
-impl fmt::Display for AllowPattern {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let field = match self.field {
-            Field::Kind => "kind",
-            Field::Name => "name",
-            Field::Frame => "frame",
-        };
-        write!(f, "{field}:{}", self.glob)
-    }
-}
-
-impl AllowPattern {
-    /// Whether a resource with this name and kind matches (a `frame:` pattern matches
-    /// blocks, not resources: never).
-    pub fn matches(&self, name: &str, kind: &str) -> bool {
-        let text = match self.field {
-            Field::Kind => kind,
-            Field::Name => name,
-            Field::Frame => return false,
-        };
-        glob_match(self.glob.as_bytes(), text.as_bytes())
-    }
-
-    /// Whether this is a `frame:` pattern and `frame` (`function at file:line`, or just
-    /// the function) matches it.
-    pub fn matches_frame(&self, frame: &str) -> bool {
-        self.field == Field::Frame && crate::verdict::frame_matches(&self.glob, frame)
-    }
-
-    /// Whether this pattern matches frames (`frame:`) rather than resources.
-    pub fn is_frame_pattern(&self) -> bool {
-        self.field == Field::Frame
-    }
-}
-
-/// `*` matches any run of bytes; everything else matches itself. The text between the
-/// first and the last star is matched segment by segment, each at its leftmost place
-/// (which is right for patterns whose only wildcard is `*`), with the first and the last
-/// segments anchored: linear in practice, no recursion, no allocation. (The verdict
-/// matches dozens of default patterns against every frame of every stack.)
-pub(crate) fn glob_match(pat: &[u8], text: &[u8]) -> bool {
-    let Some(first) = pat.iter().position(|&c| c == b'*') else {
-        return pat == text;
-    };
-    let last = pat.iter().rposition(|&c| c == b'*').unwrap_or(first);
-    let (head, tail) = (&pat[..first], &pat[last + 1..]);
-    if text.len() < head.len() + tail.len() || !text.starts_with(head) || !text.ends_with(tail) {
-        return false;
-    }
-    let mut rest = &text[head.len()..text.len() - tail.len()];
-    let middle = pat.get(first + 1..last).unwrap_or(&[]);
-    for seg in middle.split(|&c| c == b'*') {
-        if seg.is_empty() {
-            continue;
-        }
-        match find(rest, seg) {
-            Some(i) => rest = &rest[i + seg.len()..],
-            None => return false,
-        }
-    }
-    true
-}
-
-/// The first place `needle` (not empty) occurs in `hay`.
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    let (&b0, more) = needle.split_first()?;
-    let mut from = 0;
-    while hay.len() - from >= needle.len() {
-        let i = from
-            + hay[from..=hay.len() - needle.len()]
-                .iter()
-                .position(|&c| c == b0)?;
-        if hay[i + 1..].starts_with(more) {
-            return Some(i);
-        }
-        from = i + 1;
-    }
-    None
-}
-
-/// How many resources one allow-list pattern matched.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct PatternMatch {
-    /// The pattern, as written.
-    pub pattern: String,
-    /// Live resources it matched (whatever their age).
-    pub matched: usize,
-}
 
 // ---------------------------------------------------------------------------------------
 // The report
@@ -603,7 +290,7 @@ impl LeakReport {
             notes: stack_notes,
             read_back: None,
             live: LiveFields {
-                labels: crate::live::labels(),
+                labels: output::labels(),
                 time_unix_ms: SystemTime::now()
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, millis),
@@ -1980,66 +1667,6 @@ pub fn normalize_name(name: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn globs() {
-        assert!(glob_match(b"", b""));
-        assert!(!glob_match(b"", b"a"));
-        assert!(glob_match(b"*", b""));
-        assert!(glob_match(b"*", b"anything"));
-        assert!(glob_match(b"global-*", b"global-cache"));
-        assert!(!glob_match(b"global-*", b"a-global-cache"));
-        assert!(glob_match(b"*-cache", b"global-cache"));
-        assert!(glob_match(b"a*b*c", b"aXXbYYc"));
-        assert!(!glob_match(b"a*b*c", b"aXXbYY"));
-        assert!(glob_match(b"a**c", b"abc"));
-        assert!(glob_match(b"*a*a*a*", b"aaa"));
-        assert!(!glob_match(b"*a*a*a*a", b"aaa"));
-        assert!(glob_match(
-            b"* at */std/src/once.rs:*",
-            b"f at /r/std/src/once.rs:9"
-        ));
-        assert!(!glob_match(
-            b"* at */std/src/once.rs:*",
-            b"f at /r/std/src/once.rs"
-        ));
-        assert!(!glob_match(b"ab*ba", b"aba"));
-        assert!(glob_match(b"ab*ba", b"abba"));
-    }
-
-    /// The textbook matcher (backtracking on the last star), as the oracle for the
-    /// segment matcher above.
-    fn glob_reference(pat: &[u8], text: &[u8]) -> bool {
-        let (mut p, mut t) = (0, 0);
-        let mut star: Option<(usize, usize)> = None;
-        while t < text.len() {
-            if p < pat.len() && pat[p] == b'*' {
-                star = Some((p, t));
-                p += 1;
-            } else if p < pat.len() && pat[p] == text[t] {
-                p += 1;
-                t += 1;
-            } else if let Some((sp, st)) = star {
-                p = sp + 1;
-                t = st + 1;
-                star = Some((sp, st + 1));
-            } else {
-                return false;
-            }
-        }
-        pat[p..].iter().all(|&c| c == b'*')
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn glob_agrees_with_the_reference(pat in "[ab*]{0,8}", text in "[ab]{0,10}") {
-            proptest::prop_assert_eq!(
-                glob_match(pat.as_bytes(), text.as_bytes()),
-                glob_reference(pat.as_bytes(), text.as_bytes()),
-                "{:?} {:?}", pat, text
-            );
-        }
-    }
 
     #[test]
     fn patterns() {

@@ -65,12 +65,10 @@ mod tests {
     fn plurals_and_totals() {
         assert_eq!(plural(1, "block", "blocks"), "1 block");
         assert_eq!(plural(0, "block", "blocks"), "0 blocks");
-        let t = Totals {
-            resources: 1,
-            allocations: 2,
-            bytes: 1536,
-            ..Totals::default()
-        };
+        let mut t = Totals::default();
+        t.resources = 1;
+        t.allocations = 2;
+        t.bytes = 1536;
         assert_eq!(totals_text(t), "1 resource, 2 blocks, 1.5 KiB");
     }
 

@@ -178,21 +178,21 @@ pub const MAX_DEPTH: usize = 128;
 const OWN_FRAMES_ALLOWANCE: usize = 12;
 const MAX_CAPTURE: usize = MAX_DEPTH + OWN_FRAMES_ALLOWANCE + 24;
 
-/// Learns where user frames begin on the allocator path, if not yet done (called when a
-/// tracker switches capture on, from user code).
-pub(crate) fn prepare_capture(setting: Capture) {
+/// Learns where user frames begin on the allocator path, if not yet done, when `setting`
+/// captures stacks (called when a tracker or the process switches capture on, from user
+/// code or start-up). `in_scope` runs the learning in a capturing scope (see
+/// `trim::ensure_learnt`).
+pub(crate) fn prepare_capture(setting: Capture, in_scope: fn(&mut dyn FnMut() -> bool) -> bool) {
     if setting != Capture::OFF && setting != Capture::INHERIT {
-        trim::ensure_learnt();
+        trim::ensure_learnt(in_scope);
     }
 }
 
-/// Sets the process-wide backtrace setting for resources created from now on (trackers
-/// with their own setting keep it). `LEAKTRACKER_BACKTRACE` sets it at start-up.
-pub fn set_backtraces(mode: Backtraces) {
-    let c = Capture::of(Some(mode));
+/// Makes `c` the process-wide backtrace setting for resources created from now on (see
+/// `crate::set_backtraces`); the caller has prepared it with [`prepare_capture`].
+pub(crate) fn set_default_capture(c: Capture) {
     if c != Capture::OFF {
         EVER_ON.store(true, Ordering::Release);
-        trim::ensure_learnt();
     }
     DEFAULT_CAPTURE.store(c.0, Ordering::Relaxed);
 }

@@ -64,7 +64,11 @@ pub(super) fn failed() -> bool {
 /// capture is switched on only there would never learn, and its stacks would keep the
 /// allocator's frames (trimmed by name only, which in a build without debug info also
 /// drops user code inlined into leaktracker's or core's frames).
-pub(crate) fn ensure_learnt() {
+///
+/// `in_scope` runs the learning inside a scope of the tracker's own that captures every
+/// stack, and returns what it returned (`tracker.rs` gives it, so that this module does not
+/// depend on the tracker).
+pub(crate) fn ensure_learnt(in_scope: fn(&mut dyn FnMut() -> bool) -> bool) {
     if STATE.load(Ordering::Acquire) != UNLEARNT {
         return;
     }
@@ -74,15 +78,12 @@ pub(crate) fn ensure_learnt() {
     {
         return;
     }
-    let ok = learn();
+    let ok = in_scope(&mut learn);
     STATE.store(if ok { LEARNT } else { FAILED }, Ordering::Release);
 }
 
-static LEARNER: crate::LeakTracker = crate::LeakTracker::new();
-
+/// The learning itself; runs inside `ensure_learnt`'s scope.
 fn learn() -> bool {
-    LEARNER.set_backtraces(Some(super::Backtraces::All));
-    let _s = LEARNER.scope("backtrace-calibration", "leaktracker");
     let mut len = 0;
     for zeroed in [false, true] {
         let a = site_a(zeroed);
