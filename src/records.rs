@@ -115,24 +115,25 @@ pub(crate) fn record(block: *mut u8, size: usize, res: ResourceId, stack: Option
     }
     let addr = block as usize;
     let h = hot(res);
-    let mut replaced = false;
-    let stored = RECORDS.upsert(addr, |old| {
+    let _ = RECORDS.upsert(addr, |old| {
         if let Some(stale) = old {
             // A record for a block that was freed behind our back (it cannot be live).
             Record::from_word(stale).uncount();
-            replaced = true;
         }
         h.add_block(size);
+        // A block stack exists only beside a record: a new record without a stack has
+        // none to forget (the common case, with backtraces off).
+        if stack.is_some() || old.is_some() {
+            set_stack(addr, stack);
+        }
         Record::new(size, res).word()
     });
-    // A block stack exists only beside a record: a new record without a stack has none
-    // to forget (the common case, with backtraces off).
-    if stored.is_ok() && (stack.is_some() || replaced) {
-        set_stack(addr, stack);
-    }
 }
 
-/// Sets (or clears) the allocation stack of a recorded block.
+/// Sets (or clears) the allocation stack of a block whose record is being written, under
+/// the record's shard lock: a `clear` walking that shard then finds both or neither, so
+/// no stack entry outlives its record. (A block-stack shard under a record shard is the
+/// lock order; see `fork.rs`.)
 #[inline]
 fn set_stack(addr: usize, stack: Option<StackId>) {
     match stack {
@@ -225,15 +226,17 @@ pub(crate) fn put(block: *mut u8, taken: Taken, size: usize) {
         // Read under the shard lock: see `cleared.rs` for why this suffices.
         if !h.cleared().unchanged_since(taken.gen) {
             h.remove_block(old_size);
+            if old.is_some() {
+                forget_stack(addr); // the stale record's, which goes too
+            }
             return None;
         }
         h.resize_block(old_size, size);
+        set_stack(addr, taken.stack);
         Some(Record::new(size, res).word())
     });
-    match stored {
-        Ok(true) => set_stack(addr, taken.stack),
-        Ok(false) => {}
-        Err(_) => h.remove_block(old_size),
+    if stored.is_err() {
+        h.remove_block(old_size);
     }
 }
 
@@ -260,7 +263,7 @@ pub(crate) fn retag(
 ) -> Result<(), Full> {
     let addr = block as usize;
     let h = hot(res);
-    let stored = RECORDS.upsert(addr, |old| {
+    RECORDS.upsert(addr, |old| {
         let size = match old.map(Record::from_word) {
             Some(was) => {
                 was.uncount();
@@ -269,12 +272,9 @@ pub(crate) fn retag(
             None => size,
         };
         h.add_block(size);
-        Record::new(size, res).word()
-    });
-    if stored.is_ok() {
         set_stack(addr, stack);
-    }
-    stored
+        Record::new(size, res).word()
+    })
 }
 
 /// Removes the record of `addr` if its resource belongs to `tracker`; `true` if it did.
@@ -364,9 +364,9 @@ pub(crate) fn stack_groups(resources: &[ResourceId]) -> HashMap<ResourceId, Vec<
 // ---------------------------------------------------------------------------------------
 // Counters, the cap, fork.
 
-/// The record table's counters, and the bytes of the block-to-stack table.
-pub(crate) fn stats() -> (TableStats, usize) {
-    (RECORDS.stats(), BLOCK_STACKS.stats().table_bytes)
+/// The counters of the record table and of the block-to-stack table.
+pub(crate) fn stats() -> (TableStats, TableStats) {
+    (RECORDS.stats(), BLOCK_STACKS.stats())
 }
 
 /// Caps the number of records (see `crate::set_max_records`).

@@ -327,8 +327,10 @@ impl<const F: usize> RecordTable<F> {
 
     /// Inserts or replaces the record of `addr`. `value(old)` runs under the shard lock
     /// before the record becomes visible to other threads (`old` is the value it replaces)
-    /// and returns the value to store; it must not allocate, lock or panic. It does not run
-    /// when the table cannot take a new record (`Err(Full)`, counted as dropped).
+    /// and returns the value to store; it must not allocate or panic, and may take only
+    /// locks that are never held while one of this table's locks is taken. It does not run
+    /// when the table cannot take a new record (`Err(Full)`, counted as dropped); once it
+    /// has run, the value is stored.
     #[inline]
     pub(crate) fn upsert(
         &self,

@@ -254,11 +254,13 @@ pub struct Stats {
     pub stacks: usize,
     /// Memory of the stack table (stacks, their index, and the block-to-stack records).
     pub stack_bytes: usize,
+    /// Recorded blocks that have an allocation stack (at most `records`).
+    pub blocks_with_stacks: usize,
 }
 
 /// The record table's counters.
 pub fn stats() -> Stats {
-    let (t, block_stack_bytes) = records::stats();
+    let (t, block_stacks) = records::stats();
     let (stacks, arena_bytes) = stack::table_stats();
     Stats {
         records: t.records,
@@ -267,7 +269,8 @@ pub fn stats() -> Stats {
         resources: resource::resource_slots(),
         dropped_resources: resource::resources_not_created(),
         stacks,
-        stack_bytes: arena_bytes + block_stack_bytes,
+        stack_bytes: arena_bytes + block_stacks.table_bytes,
+        blocks_with_stacks: block_stacks.records,
     }
 }
 
