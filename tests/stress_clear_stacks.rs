@@ -24,7 +24,7 @@ fn no_block_stack_outlives_its_record() {
             let _s = TRACKER.scope("worker", "job");
             for _ in 0..64 {
                 let b = black_box(Box::new([n; 4]));
-                if n % 2 == 0 {
+                if n.is_multiple_of(2) {
                     Box::leak(b);
                 }
                 n += 1;
