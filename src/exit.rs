@@ -340,7 +340,12 @@ extern "C" fn start_up() {
     // Unwinding out of a constructor would abort: swallow anything (nothing should panic).
     let _ = panic::catch_unwind(|| {
         let _r = Reentrancy::enter();
-        // Before any tracker lock exists to be held across a `fork`.
+        // The fork handlers, before any tracker lock exists to be held across a `fork`,
+        // but after one allocation: an inner allocator that registers fork handlers of
+        // its own when it initialises (jemalloc does) has them registered first, so ours
+        // run before its own (prepare handlers run in reverse order): ours wait for the
+        // registry lock, whose holder may be allocating.
+        drop(std::hint::black_box(Box::new(0u8)));
         crate::fork::register_once();
         // stdout's buffer (1 KiB, kept for the life of the process) is allocated on first
         // use; allocate it now, untagged, so a first `println!` inside a scope adds nothing.

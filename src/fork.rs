@@ -4,10 +4,11 @@
 //!
 //! The lock order, which every path keeps and the prepare handler follows (so it cannot
 //! deadlock): the registry lock (`resource.rs`, tracker code only), then a record shard,
-//! then a block-stack shard (`records.rs`; the allocator path holds at most one of these
-//! at a time, and never allocates under it), then a stack-table shard (`stack`, taken
-//! with none of the others held). The handler runs before libc takes its own malloc locks
-//! for the fork.
+//! then a block-stack shard (`records.rs`; the allocator path holds at most one record
+//! shard and, under it, one block-stack shard, and never allocates under them), then a
+//! stack-table shard (`stack`, taken with none of the others held). The handler runs before libc takes its own malloc locks
+//! for the fork (glibc's come after every handler), and before the prepare handler of an
+//! inner allocator that registers its own (jemalloc's): see [`register_once`].
 
 use std::sync::Once;
 
@@ -16,9 +17,11 @@ use crate::resource::{force_unlock_registry, lock_registry_for_fork};
 static REGISTER: Once = Once::new();
 
 /// Registers the `pthread_atfork` handlers, once per process. Called by the start-up
-/// hook (`exit.rs`), which runs before `main`: before any resource exists and before any
-/// tracker lock is taken. (Registering here, at the top, rather than from the registry's
-/// lock keeps the modules that own the locks free of this one.)
+/// hook (`exit.rs`), which runs before `main`, before any resource exists and before any
+/// tracker lock is taken, but after the inner allocator's first allocation (see there);
+/// and, should the hook not have run (a linker that dropped it), by a tracker's first
+/// use. (Registering from the top rather than from the registry's lock keeps the modules
+/// that own the locks free of this one.)
 pub(crate) fn register_once() {
     REGISTER.call_once(|| {
         // SAFETY: the three handlers are `extern "C"` functions that never unwind; they

@@ -74,8 +74,13 @@ fn set_state(v: u64) {
 }
 
 /// Replaces the current tag and returns the previous one.
+///
+/// # Safety
+/// * `tag` must be the `raw()` of a `ResourceId` (the allocator turns the tag word back
+///   into one and reads its hot slot), and the tag word must own a hold on it (see
+///   `scope.rs`, the only caller).
 #[inline]
-pub(crate) fn swap_tag(tag: Option<u32>) -> Option<u32> {
+pub(crate) unsafe fn swap_tag(tag: Option<u32>) -> Option<u32> {
     let st = word();
     let enc = tag.map_or(0, |t| u64::from(t) + 1);
     set_state((st & !TAG_MASK) | enc);
@@ -89,10 +94,14 @@ pub(crate) fn context() -> u32 {
 }
 
 /// Makes `tag` the current tag and `ctx` the current context; returns the previous ones.
+///
+/// # Safety
+/// * As for [`swap_tag`].
 #[inline]
-pub(crate) fn switch_context(tag: Option<u32>, ctx: u32) -> (Option<u32>, u32) {
+pub(crate) unsafe fn switch_context(tag: Option<u32>, ctx: u32) -> (Option<u32>, u32) {
     let prev_ctx = CONTEXT.with(|c| c.replace(ctx));
-    (swap_tag(tag), prev_ctx)
+    // SAFETY: the caller keeps `swap_tag`'s contract for `tag`.
+    (unsafe { swap_tag(tag) }, prev_ctx)
 }
 
 /// Marks the allocator as seen by the probe (called from the allocator path).

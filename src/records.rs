@@ -10,9 +10,12 @@
 //!   entry exists only beside a record.
 //!
 //! A resource's counters (live blocks and bytes) change with its records, under the
-//! record's shard lock. At most one record shard lock is held at a time, and a stack shard
-//! lock is taken under it at most (by `clear`), never the reverse; `fork.rs` takes them in
-//! that order.
+//! record's shard lock. At most one record shard lock is held at a time. A block's stack
+//! entry is written under its record's shard lock (a block-stack shard under a record
+//! shard, never the reverse; `fork.rs` takes them in that order), so `clear`, which drops
+//! both under that lock, finds both or neither. The block's owner (a free, a realloc,
+//! `untrack`) drops the stack right after the record: no other thread can record that
+//! address in between.
 
 use std::collections::HashMap;
 
@@ -58,8 +61,12 @@ impl Record {
     }
 
     /// A word read back from `RECORDS`.
+    ///
+    /// # Safety
+    /// * `w` must be a word of `RECORDS` (one [`Record::word`] stored there): its low bits
+    ///   are then a `ResourceId`'s number, which [`resource`](Self::resource) relies on.
     #[inline(always)]
-    fn from_word(w: u64) -> Record {
+    unsafe fn from_word(w: u64) -> Record {
         Record(w)
     }
 
@@ -118,7 +125,8 @@ pub(crate) fn record(block: *mut u8, size: usize, res: ResourceId, stack: Option
     let _ = RECORDS.upsert(addr, |old| {
         if let Some(stale) = old {
             // A record for a block that was freed behind our back (it cannot be live).
-            Record::from_word(stale).uncount();
+            // SAFETY: a word `RECORDS` handed back.
+            unsafe { Record::from_word(stale) }.uncount();
         }
         h.add_block(size);
         // A block stack exists only beside a record: a new record without a stack has
@@ -164,7 +172,8 @@ fn forget_stack_slow(addr: usize) {
 #[inline]
 pub(crate) fn forget(block: *mut u8) {
     let addr = block as usize;
-    let found = RECORDS.remove(addr, |w| Record::from_word(w).uncount());
+    // SAFETY: a word `RECORDS` handed back.
+    let found = RECORDS.remove(addr, |w| unsafe { Record::from_word(w) }.uncount());
     if found.is_some() {
         forget_stack(addr);
     }
@@ -193,7 +202,10 @@ pub(crate) fn take(block: *mut u8) -> Option<Taken> {
     // Set under the shard lock whenever a record is removed.
     let mut gen = Generation::NEVER;
     let w = RECORDS.remove(addr, |w| {
-        gen = hot(Record::from_word(w).resource()).cleared().now();
+        // SAFETY: a word `RECORDS` handed back.
+        gen = hot(unsafe { Record::from_word(w) }.resource())
+            .cleared()
+            .now();
     })?;
     let stack = if stack::ever_on() && BLOCK_STACKS.maybe_contains(addr) {
         BLOCK_STACKS.remove(addr, |_| {}).map(stack_of_word)
@@ -201,7 +213,8 @@ pub(crate) fn take(block: *mut u8) -> Option<Taken> {
         None
     };
     Some(Taken {
-        rec: Record::from_word(w),
+        // SAFETY: a word `RECORDS` handed back.
+        rec: unsafe { Record::from_word(w) },
         stack,
         gen,
     })
@@ -221,7 +234,8 @@ pub(crate) fn put(block: *mut u8, taken: Taken, size: usize) {
     }
     let stored = RECORDS.upsert_or_remove(addr, |old| {
         if let Some(stale) = old {
-            Record::from_word(stale).uncount();
+            // SAFETY: a word `RECORDS` handed back.
+            unsafe { Record::from_word(stale) }.uncount();
         }
         // Read under the shard lock: see `cleared.rs` for why this suffices.
         if !h.cleared().unchanged_since(taken.gen) {
@@ -247,7 +261,8 @@ pub(crate) fn put(block: *mut u8, taken: Taken, size: usize) {
 /// alive while `f` runs: `f` may take a hold on it). `None` without a record.
 pub(crate) fn with_resource_of<R>(block: *mut u8, f: impl FnOnce(ResourceId) -> R) -> Option<R> {
     RECORDS.update(block as usize, |w| {
-        (Some(w), f(Record::from_word(w).resource()))
+        // SAFETY: a word `RECORDS` handed back.
+        (Some(w), f(unsafe { Record::from_word(w) }.resource()))
     })
 }
 
@@ -264,7 +279,8 @@ pub(crate) fn retag(
     let addr = block as usize;
     let h = hot(res);
     RECORDS.upsert(addr, |old| {
-        let size = match old.map(Record::from_word) {
+        // SAFETY: a word `RECORDS` handed back.
+        let size = match old.map(|w| unsafe { Record::from_word(w) }) {
             Some(was) => {
                 was.uncount();
                 was.size()
@@ -282,7 +298,8 @@ pub(crate) fn untag(block: *mut u8, tracker: TrackerId) -> bool {
     let addr = block as usize;
     let removed = RECORDS
         .update(addr, |w| {
-            let rec = Record::from_word(w);
+            // SAFETY: a word `RECORDS` handed back.
+            let rec = unsafe { Record::from_word(w) };
             if hot(rec.resource()).tracker() == tracker {
                 rec.uncount();
                 (None, true)
@@ -307,7 +324,8 @@ pub(crate) fn untag(block: *mut u8, tracker: TrackerId) -> bool {
 pub(crate) fn clear(tracker: TrackerId) {
     crate::resource::while_clearing(tracker, || {
         RECORDS.retain_not(|addr, w| {
-            let rec = Record::from_word(w);
+            // SAFETY: a word `RECORDS` handed back.
+            let rec = unsafe { Record::from_word(w) };
             if hot(rec.resource()).tracker() == tracker {
                 rec.uncount();
                 forget_stack(addr);
@@ -336,7 +354,8 @@ pub(crate) fn stack_groups(resources: &[ResourceId]) -> HashMap<ResourceId, Vec<
         .collect();
     let mut by: HashMap<(ResourceId, Option<StackId>), (usize, usize)> = HashMap::new();
     for (addr, w) in records {
-        let rec = Record::from_word(w);
+        // SAFETY: a word `RECORDS` handed back.
+        let rec = unsafe { Record::from_word(w) };
         if !wanted.contains(&rec.resource()) {
             continue;
         }

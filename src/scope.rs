@@ -63,8 +63,9 @@ impl Hold {
 /// The resource of a tag read from the thread's tag word.
 #[inline(always)]
 fn tag_resource(raw: u32) -> ResourceId {
-    // SAFETY: only `swap_tag` and `switch_context` write tags to the tag word (see the
-    // module doc), and only numbers from `Hold::into_tag`: the `raw()` of a `ResourceId`.
+    // SAFETY: the tag word is written only by `guard::swap_tag` and
+    // `guard::switch_context`, whose contract is that a tag is the `raw()` of a
+    // `ResourceId` (this module's callers pass `Hold::into_tag`'s).
     unsafe { ResourceId::from_raw(raw) }
 }
 
@@ -91,14 +92,17 @@ impl std::fmt::Debug for Hold {
 #[inline]
 pub(crate) fn swap_tag(tag: Option<Hold>) -> Option<Hold> {
     // The tag word owned the previous tag's hold; it passes to the returned `Hold`.
-    guard::swap_tag(tag.map(Hold::into_tag)).map(Hold::from_tag)
+    // SAFETY: `Hold::into_tag` gives the `raw()` of the held `ResourceId` and its hold to
+    // the word (`swap_tag`'s contract).
+    unsafe { guard::swap_tag(tag.map(Hold::into_tag)) }.map(Hold::from_tag)
 }
 
 /// Makes `tag` the current tag and `ctx` the current tagging context; returns the
 /// previous ones (the tag with its hold).
 #[inline]
 pub(crate) fn switch_context(tag: Option<Hold>, ctx: u32) -> (Option<Hold>, u32) {
-    let (prev, prev_ctx) = guard::switch_context(tag.map(Hold::into_tag), ctx);
+    // SAFETY: as in `swap_tag` above.
+    let (prev, prev_ctx) = unsafe { guard::switch_context(tag.map(Hold::into_tag), ctx) };
     (prev.map(Hold::from_tag), prev_ctx)
 }
 

@@ -447,6 +447,8 @@ impl LeakTracker {
         if let Some(id) = self.assigned_id() {
             return id;
         }
+        // Normally done before `main`; here in case the start-up hook did not run.
+        crate::fork::register_once();
         let new = NEXT_TRACKER_ID.fetch_add(1, Ordering::Relaxed);
         match self
             .id
