@@ -260,7 +260,7 @@ impl ExitReport {
     /// registers the exit handler if needed and wraps the panic hook (see
     /// [`protect_panic_hook`](crate::protect_panic_hook)).
     pub fn install(self) {
-        let _r = Reentrancy::enter();
+        let r = Reentrancy::enter();
         if let Some(m) = self.backtraces {
             crate::set_backtraces(m);
         }
@@ -289,27 +289,30 @@ impl ExitReport {
         // SAFETY: getpid has no preconditions.
         OWNER_PID.store(unsafe { libc::getpid() } as u32, Ordering::Relaxed);
         if let Some(labels) = cfg.labels.clone() {
-            crate::report::output::set_labels(labels);
+            crate::report::output::set_labels(&r, labels);
         }
-        crate::live::configure(crate::live::LiveConfig {
-            path: match &cfg.target {
-                Some(Target::File(p)) => Some(p.clone()),
-                _ => None,
+        crate::live::configure(
+            &r,
+            crate::live::LiveConfig {
+                path: match &cfg.target {
+                    Some(Target::File(p)) => Some(p.clone()),
+                    _ => None,
+                },
+                min_age: cfg.min_age,
+                ignore: cfg.ignore.clone(),
+                verdict: cfg.verdict,
+                show_all: cfg.show_all,
+                signal: cfg.snapshot_signal,
+                interval: cfg.interval,
+                keep: cfg.keep,
+                report_on: if active {
+                    cfg.report_on.clone()
+                } else {
+                    Vec::new()
+                },
+                exit_report: Some(exit_report_on_signal),
             },
-            min_age: cfg.min_age,
-            ignore: cfg.ignore.clone(),
-            verdict: cfg.verdict,
-            show_all: cfg.show_all,
-            signal: cfg.snapshot_signal,
-            interval: cfg.interval,
-            keep: cfg.keep,
-            report_on: if active {
-                cfg.report_on.clone()
-            } else {
-                Vec::new()
-            },
-            exit_report: Some(exit_report_on_signal),
-        });
+        );
         *config() = Some(cfg);
         if active {
             register_exit_handler();
@@ -531,7 +534,7 @@ fn other_threads() -> Option<usize> {
 }
 
 /// Makes the exit report; returns the code to exit with, if the status must change.
-fn exit_report(status: Option<i32>) -> Option<i32> {
+fn exit_report(g: &Reentrancy, status: Option<i32>) -> Option<i32> {
     let cfg = config().clone()?;
     if cfg.target.is_none() && cfg.exit_code.is_none() {
         return None;
@@ -540,9 +543,9 @@ fn exit_report(status: Option<i32>) -> Option<i32> {
     // ran when its blocks were counted.
     let threads_before = other_threads();
     crate::live::stop_for_exit();
-    let mut report = LeakReport::capture_with(|r| {
+    let mut report = LeakReport::capture_with(g, |r| {
         r.set_verdict(cfg.verdict, true, cfg.show_all);
-        r.set_filters(cfg.min_age, cfg.ignore.iter().cloned());
+        r.set_filters(cfg.min_age, cfg.ignore.iter().cloned(), g);
     });
     if !report.is_empty() {
         let threads = threads_before.into_iter().chain(other_threads()).max();
@@ -562,6 +565,7 @@ fn exit_report(status: Option<i32>) -> Option<i32> {
         Some(Target::File(template)) => {
             let path = match template.to_str() {
                 Some(t) => OsString::from(crate::report::output::expand_path(
+                    g,
                     t,
                     crate::report::output::next_seq(),
                     crate::report::output::unix_seconds(),
@@ -605,13 +609,12 @@ fn exit_report(status: Option<i32>) -> Option<i32> {
 
 /// The exit report made on a `LEAKTRACKER_REPORT_ON` signal (by the reporter thread), as
 /// for an exit with status 0; the code to exit with, if leaks change it.
-fn exit_report_on_signal() -> Option<i32> {
+fn exit_report_on_signal(r: &Reentrancy) -> Option<i32> {
     // SAFETY: getpid has no preconditions.
     if unsafe { libc::getpid() } as u32 != OWNER_PID.load(Ordering::Relaxed) {
         return None;
     }
-    let _r = Reentrancy::enter();
-    panic::catch_unwind(|| exit_report(Some(0))).unwrap_or(None)
+    panic::catch_unwind(|| exit_report(r, Some(0))).unwrap_or(None)
 }
 
 fn run_exit_report(status: Option<i32>) {
@@ -619,8 +622,8 @@ fn run_exit_report(status: Option<i32>) {
     if unsafe { libc::getpid() } as u32 != OWNER_PID.load(Ordering::Relaxed) {
         return; // a fork child: its parent reports
     }
-    let _r = Reentrancy::enter();
-    let code = panic::catch_unwind(|| exit_report(status)).unwrap_or(None);
+    let r = Reentrancy::enter();
+    let code = panic::catch_unwind(|| exit_report(&r, status)).unwrap_or(None);
     if let Some(code) = code {
         // The remaining exit handlers are skipped, as documented.
         crate::os::exit_now(code);

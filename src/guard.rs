@@ -6,6 +6,7 @@
 //! untagged fast path is one read of this word and one compare with zero.
 
 use std::cell::Cell;
+use std::marker::PhantomData;
 
 /// Low 32 bits: the current tag, as resource id + 1 (0 = no tag).
 const TAG_MASK: u64 = 0xFFFF_FFFF;
@@ -126,8 +127,15 @@ pub(crate) fn end_probe(prev: State) -> bool {
 
 /// While alive, allocations of this thread are not tagged (the tracker's own names,
 /// reports, backtraces). Nested guards are fine: each restores what it found.
+///
+/// It is also the proof that the flag is set: the tracker-side functions that allocate
+/// (snapshots, stack groups, symbolisation, report building, labels, paths) take a
+/// `&Reentrancy`, so they cannot be called without one alive on this thread — the public
+/// entry points enter it once and pass it down. `!Send` and `!Sync`: the flag is the
+/// thread's, and a reference to the guard cannot reach another thread.
 pub(crate) struct Reentrancy {
     was_set: bool,
+    _thread_bound: PhantomData<*const ()>,
 }
 
 impl Reentrancy {
@@ -138,6 +146,7 @@ impl Reentrancy {
         set_state(st | REENTRANT);
         Reentrancy {
             was_set: st & REENTRANT != 0,
+            _thread_bound: PhantomData,
         }
     }
 }

@@ -159,7 +159,7 @@ pub(crate) struct LiveConfig {
     /// Writes the exit report for a `report_on` signal and gives the exit status to end
     /// with (`None`: die by the signal). The exit report's (`exit.rs`), handed in so that
     /// this module does not depend on it.
-    pub(crate) exit_report: Option<fn() -> Option<i32>>,
+    pub(crate) exit_report: Option<fn(&Reentrancy) -> Option<i32>>,
 }
 
 static CONFIG: Mutex<Option<LiveConfig>> = Mutex::new(None);
@@ -194,8 +194,7 @@ const WAKE_TERMINATE: u8 = b't';
 
 /// Makes `cfg` the live-report configuration: installs the signal handler and starts
 /// the reporter thread when a trigger is set. Called by `ExitReport::install`.
-pub(crate) fn configure(cfg: LiveConfig) {
-    let _r = Reentrancy::enter();
+pub(crate) fn configure(r: &Reentrancy, cfg: LiveConfig) {
     // SAFETY: getpid has no preconditions.
     OWNER_PID.store(unsafe { libc::getpid() } as u32, Ordering::Relaxed);
     let mut cfg = cfg;
@@ -208,7 +207,7 @@ pub(crate) fn configure(cfg: LiveConfig) {
     let needs_thread = cfg.signal.is_some() || cfg.interval.is_some() || !cfg.report_on.is_empty();
     *lock(&CONFIG) = Some(cfg);
     if needs_thread {
-        spawn_reporter();
+        spawn_reporter(r);
     }
 }
 
@@ -415,7 +414,7 @@ pub(crate) fn open_pipe() -> bool {
 // ---------------------------------------------------------------------------------------
 // The reporter thread
 
-fn spawn_reporter() {
+fn spawn_reporter(_r: &Reentrancy) {
     SPAWN.call_once(|| {
         if !open_pipe() {
             crate::os::warn(&format!(
@@ -424,13 +423,9 @@ fn spawn_reporter() {
             ));
             return;
         }
-        let _r = Reentrancy::enter();
         let spawned = std::thread::Builder::new()
             .name("leaktracker-reporter".into())
-            .spawn(|| {
-                let _r = Reentrancy::enter();
-                reporter_loop();
-            });
+            .spawn(|| reporter_loop(&Reentrancy::enter()));
         match spawned {
             Ok(_) => {
                 REPORTERS.store(1, Ordering::Relaxed);
@@ -468,7 +463,7 @@ fn wait(timeout: Option<Duration>) -> Vec<u8> {
     buf[..got as usize].to_vec()
 }
 
-fn reporter_loop() {
+fn reporter_loop(r: &Reentrancy) {
     let (interval, exit_report) = lock(&CONFIG)
         .as_ref()
         .map_or((None, None), |c| (c.interval, c.exit_report));
@@ -479,7 +474,7 @@ fn reporter_loop() {
         let woke = wait(timeout);
         if woke.contains(&WAKE_TERMINATE) {
             let sig = TERMINATING.load(Ordering::SeqCst);
-            if let Some(code) = exit_report.and_then(|report| report()) {
+            if let Some(code) = exit_report.and_then(|report| report(r)) {
                 crate::os::exit_now(code);
             }
             die_by(sig);
@@ -488,12 +483,12 @@ fn reporter_loop() {
             return;
         }
         if woke.contains(&WAKE_SNAPSHOT) {
-            snapshot("signal", &mut written);
+            snapshot(r, "signal", &mut written);
         }
         if let (Some(n), Some(i)) = (next, interval) {
             let now = Instant::now();
             if now >= n {
-                snapshot("interval", &mut written);
+                snapshot(r, "interval", &mut written);
                 // Fixed rate; a snapshot that took longer than the interval skips ahead.
                 let mut due = n + i;
                 if due <= Instant::now() {
@@ -507,7 +502,7 @@ fn reporter_loop() {
 
 /// Makes a live report and writes it where the exit report goes; removes the oldest
 /// snapshot files beyond `LEAKTRACKER_KEEP`.
-fn snapshot(trigger: &'static str, written: &mut VecDeque<PathBuf>) {
+fn snapshot(g: &Reentrancy, trigger: &'static str, written: &mut VecDeque<PathBuf>) {
     let _w = lock(&WRITING);
     if STOPPED.load(Ordering::SeqCst) {
         return;
@@ -517,10 +512,10 @@ fn snapshot(trigger: &'static str, written: &mut VecDeque<PathBuf>) {
     };
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let seq = crate::report::output::next_seq();
-        let report = LeakReport::capture_with(|r| {
+        let report = LeakReport::capture_with(g, |r| {
             r.set_verdict(cfg.verdict, false, cfg.show_all);
-            r.set_filters(cfg.min_age, cfg.ignore.iter().cloned());
-            r.set_snapshot(seq, trigger);
+            r.set_filters(cfg.min_age, cfg.ignore.iter().cloned(), g);
+            r.set_snapshot(g, seq, trigger);
         });
         let Some(template) = &cfg.path else {
             crate::os::write_stderr(report.to_string().as_bytes());
@@ -528,6 +523,7 @@ fn snapshot(trigger: &'static str, written: &mut VecDeque<PathBuf>) {
         };
         let path = match template.to_str() {
             Some(t) => PathBuf::from(crate::report::output::expand_path(
+                g,
                 t,
                 seq,
                 crate::report::output::unix_seconds(),

@@ -85,10 +85,10 @@ impl KindTotals {
 /// recorder installed with the `metrics` crate (nothing happens without one).
 pub fn publish() {
     // Nothing allocated here is tagged: the snapshot's strings, the recorder's new series.
-    let _r = Reentrancy::enter();
+    let r = Reentrancy::enter();
     let now = Instant::now();
     let mut per_kind: HashMap<String, KindTotals> = HashMap::new();
-    for s in resource::snapshot(None) {
+    for s in resource::snapshot(&r, None) {
         per_kind.entry(s.kind).or_default().add(KindTotals {
             resources: 1,
             bytes: s.bytes,

@@ -20,6 +20,7 @@
 use std::collections::HashMap;
 
 use crate::cleared::Generation;
+use crate::guard::Reentrancy;
 use crate::resource::{hot, ResourceId, TrackerId, RES_BITS};
 use crate::stack::{self, StackGroup, StackId};
 use crate::table::{Full, RecordTable, TableStats};
@@ -339,9 +340,12 @@ pub(crate) fn clear(tracker: TrackerId) {
 
 /// The live blocks of each resource in `resources` that has at least one captured stack,
 /// counted by allocation stack: resource -> groups, largest (bytes) first. O(blocks);
-/// copies the tables shard by shard, allocating only while no lock is held. Must run under
-/// the reentrancy guard (it allocates).
-pub(crate) fn stack_groups(resources: &[ResourceId]) -> HashMap<ResourceId, Vec<StackGroup>> {
+/// copies the tables shard by shard, allocating only while no lock is held (under the
+/// caller's guard).
+pub(crate) fn stack_groups(
+    _r: &Reentrancy,
+    resources: &[ResourceId],
+) -> HashMap<ResourceId, Vec<StackGroup>> {
     if !stack::ever_on() {
         return HashMap::new();
     }

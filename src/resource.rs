@@ -487,8 +487,9 @@ pub(crate) struct Snapshot {
 }
 
 /// The resources (of `tracker`, or of all trackers) that hold at least one live block,
-/// oldest first. O(resources); reclaims dead slots on the way.
-pub(crate) fn snapshot(tracker: Option<TrackerId>) -> Vec<Snapshot> {
+/// oldest first. O(resources); reclaims dead slots on the way. Allocates: the strings
+/// belong to the caller, not to a scope.
+pub(crate) fn snapshot(_r: &Reentrancy, tracker: Option<TrackerId>) -> Vec<Snapshot> {
     let mut l = lock_registry();
     // Under the lock: one allocation, and name clones that do not allocate.
     let mut found = Vec::with_capacity(l.reg.metas.len() - l.reg.free.len());
@@ -520,8 +521,6 @@ pub(crate) fn snapshot(tracker: Option<TrackerId>) -> Vec<Snapshot> {
     }
     l.reg.reclaim();
     drop(l);
-    // Outside the lock, still untagged: the strings belong to the caller, not to a scope.
-    let _r = Reentrancy::enter();
     found.sort_unstable_by_key(|f| f.seq);
     found
         .into_iter()

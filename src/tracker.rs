@@ -603,9 +603,9 @@ impl LeakTracker {
         let Some(id) = self.assigned_id() else {
             return Vec::new();
         };
-        let snaps = resource::snapshot(Some(id));
+        let r = Reentrancy::enter();
+        let snaps = resource::snapshot(&r, Some(id));
         let now = Instant::now();
-        let _r = Reentrancy::enter();
         snaps
             .into_iter()
             .map(|s| LeakInfo::from_snapshot(s, now))

@@ -148,8 +148,7 @@ struct LiveFields {
 
 impl LeakReport {
     /// Marks the report as snapshot `seq` of a live process, made on `trigger`.
-    pub(crate) fn set_snapshot(&mut self, seq: u64, trigger: &str) {
-        let _r = Reentrancy::enter();
+    pub(crate) fn set_snapshot(&mut self, _r: &Reentrancy, seq: u64, trigger: &str) {
         self.live.seq = seq;
         self.live.trigger = trigger.to_string();
     }
@@ -175,20 +174,23 @@ impl LeakReport {
 impl LeakReport {
     /// The live resources of every tracker (the global one, private ones, scopes).
     pub fn capture() -> LeakReport {
-        Self::from_registry(None)
+        Self::from_registry(&Reentrancy::enter(), None)
     }
 
     /// The live resources of `tracker`.
     pub fn of(tracker: &LeakTracker) -> LeakReport {
-        Self::from_registry(Some(tracker.id()))
+        Self::from_registry(&Reentrancy::enter(), Some(tracker.id()))
     }
 
     /// The live resources of every tracker, configured by `configure` before they are
     /// judged and filtered (once).
-    pub(crate) fn capture_with(configure: impl FnOnce(&mut LeakReport)) -> LeakReport {
-        let mut r = Self::unjudged(None);
+    pub(crate) fn capture_with(
+        g: &Reentrancy,
+        configure: impl FnOnce(&mut LeakReport),
+    ) -> LeakReport {
+        let mut r = Self::unjudged(g, None);
         configure(&mut r);
-        r.refilter();
+        r.refilter(g);
         r
     }
 
@@ -204,25 +206,24 @@ impl LeakReport {
         &mut self,
         min_age: Duration,
         patterns: impl IntoIterator<Item = AllowPattern>,
+        _r: &Reentrancy,
     ) {
-        let _r = Reentrancy::enter();
         self.min_age = min_age;
         self.patterns.extend(patterns);
     }
 
-    fn from_registry(tracker: Option<TrackerId>) -> LeakReport {
-        let mut r = Self::unjudged(tracker);
-        r.refilter();
+    fn from_registry(g: &Reentrancy, tracker: Option<TrackerId>) -> LeakReport {
+        let mut r = Self::unjudged(g, tracker);
+        r.refilter(g);
         r
     }
 
-    fn unjudged(tracker: Option<TrackerId>) -> LeakReport {
-        let snaps = resource::snapshot(tracker);
+    fn unjudged(g: &Reentrancy, tracker: Option<TrackerId>) -> LeakReport {
+        let snaps = resource::snapshot(g, tracker);
         let now = Instant::now();
-        let _r = Reentrancy::enter();
         let mut stacks = if crate::stack::ever_on() {
             let ids: Vec<_> = snaps.iter().map(|s| s.id).collect();
-            crate::stack::resolve_groups(crate::records::stack_groups(&ids))
+            crate::stack::resolve_groups(g, crate::records::stack_groups(g, &ids))
         } else {
             Default::default()
         };
@@ -290,7 +291,7 @@ impl LeakReport {
             notes: stack_notes,
             read_back: None,
             live: LiveFields {
-                labels: output::labels(),
+                labels: output::labels(g),
                 time_unix_ms: SystemTime::now()
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, millis),
@@ -309,16 +310,16 @@ impl LeakReport {
     #[must_use]
     pub fn min_age(mut self, age: Duration) -> LeakReport {
         self.min_age = age;
-        self.refilter();
+        self.refilter(&Reentrancy::enter());
         self
     }
 
     /// Adds an allow-list pattern: resources it matches are not listed.
     #[must_use]
     pub fn ignore(mut self, pattern: AllowPattern) -> LeakReport {
-        let _r = Reentrancy::enter();
+        let r = Reentrancy::enter();
         self.patterns.push(pattern);
-        self.refilter();
+        self.refilter(&r);
         self
     }
 
@@ -327,7 +328,7 @@ impl LeakReport {
     #[must_use]
     pub fn verdict(mut self, verdict: Verdict) -> LeakReport {
         self.verdict = verdict;
-        self.refilter();
+        self.refilter(&Reentrancy::enter());
         self
     }
 
@@ -337,7 +338,7 @@ impl LeakReport {
     #[must_use]
     pub fn at_exit(mut self, at_exit: bool) -> LeakReport {
         self.at_exit = at_exit;
-        self.refilter();
+        self.refilter(&Reentrancy::enter());
         self
     }
 
@@ -346,7 +347,7 @@ impl LeakReport {
     #[must_use]
     pub fn show_all(mut self, show_all: bool) -> LeakReport {
         self.show_all = show_all;
-        self.refilter();
+        self.refilter(&Reentrancy::enter());
         self
     }
 
@@ -374,14 +375,13 @@ impl LeakReport {
     /// Adds allow-list patterns.
     #[must_use]
     pub fn allow_list(mut self, patterns: impl IntoIterator<Item = AllowPattern>) -> LeakReport {
-        let _r = Reentrancy::enter();
+        let r = Reentrancy::enter();
         self.patterns.extend(patterns);
-        self.refilter();
+        self.refilter(&r);
         self
     }
 
-    fn refilter(&mut self) {
-        let _r = Reentrancy::enter();
+    fn refilter(&mut self, _r: &Reentrancy) {
         let mut counts = vec![0usize; self.patterns.len()];
         if let Some(candidates) = &self.candidates {
             let frame_patterns: Vec<&AllowPattern> = self
@@ -698,7 +698,7 @@ impl LeakReport {
     /// When the path is refused (see above), or the file cannot be created, written,
     /// linked or renamed.
     pub fn write_to(&self, path: impl AsRef<Path>) -> io::Result<()> {
-        let _r = Reentrancy::enter();
+        let r = Reentrancy::enter();
         let path = path.as_ref();
         // The format is the one the caller's name asks for, wherever a link points.
         let format = path.extension().and_then(|e| e.to_str());
@@ -706,6 +706,7 @@ impl LeakReport {
         let write = |f: &mut std::fs::File| -> io::Result<()> {
             if pprof {
                 return crate::report::pprof::write_gzipped(
+                    &r,
                     self,
                     io::BufWriter::with_capacity(1 << 16, f),
                 );
@@ -722,7 +723,7 @@ impl LeakReport {
             }
         };
         match destination(path)? {
-            Destination::Replace(target) => write_atomic_with(&target, write),
+            Destination::Replace(target) => write_atomic_with(&r, &target, write),
             Destination::InPlace(mut file) => write(&mut file),
         }
     }
@@ -908,11 +909,11 @@ pub fn use_named_temporary_files(on: bool) {
 /// temporary file (a second time when the unnamed one could not be linked and a named one
 /// is tried).
 pub(crate) fn write_atomic_with(
+    _r: &Reentrancy,
     path: &Path,
     mut write: impl FnMut(&mut std::fs::File) -> io::Result<()>,
 ) -> io::Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let _r = Reentrancy::enter();
     let file_name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name in the path"))?;

@@ -15,14 +15,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Sets the labels copied into every report.
-pub(crate) fn set_labels(labels: Vec<(String, String)>) {
-    let _r = Reentrancy::enter();
+pub(crate) fn set_labels(_r: &Reentrancy, labels: Vec<(String, String)>) {
     *lock(&LABELS) = labels;
 }
 
 /// The labels copied into every report (`LEAKTRACKER_LABELS`).
-pub(crate) fn labels() -> Vec<(String, String)> {
-    let _r = Reentrancy::enter();
+pub(crate) fn labels(_r: &Reentrancy) -> Vec<(String, String)> {
     lock(&LABELS).clone()
 }
 
@@ -43,8 +41,7 @@ pub(crate) fn unix_seconds() -> u64 {
 
 /// Expands a report path: `%p` the process id, `%n` the sequence number `seq`, `%t` Unix
 /// time in seconds, `%%` a `%`; any other `%` stays as it is.
-pub(crate) fn expand_path(template: &str, seq: u64, unix_secs: u64) -> String {
-    let _r = Reentrancy::enter();
+pub(crate) fn expand_path(_r: &Reentrancy, template: &str, seq: u64, unix_secs: u64) -> String {
     let mut out = String::with_capacity(template.len() + 16);
     let mut chars = template.chars();
     while let Some(c) = chars.next() {
@@ -75,18 +72,19 @@ mod tests {
     #[test]
     fn paths() {
         let pid = std::process::id();
+        let r = Reentrancy::enter();
         assert_eq!(
-            expand_path("snap-%p-%n-%t.json", 7, 1_700_000_000),
+            expand_path(&r, "snap-%p-%n-%t.json", 7, 1_700_000_000),
             format!("snap-{pid}-7-1700000000.json")
         );
-        assert_eq!(expand_path("a%%n%x%", 1, 2), "a%n%x%");
-        assert_eq!(expand_path("plain.json", 1, 2), "plain.json");
+        assert_eq!(expand_path(&r, "a%%n%x%", 1, 2), "a%n%x%");
+        assert_eq!(expand_path(&r, "plain.json", 1, 2), "plain.json");
     }
 
     proptest::proptest! {
         #[test]
         fn any_template_expands(s in "\\PC*") {
-            let _ = expand_path(&s, 3, 4);
+            let _ = expand_path(&Reentrancy::enter(), &s, 3, 4);
         }
     }
 }

@@ -121,8 +121,7 @@ fn label_str(strings: &mut Strings, key: &str, value: &str) -> Message {
 }
 
 /// The uncompressed `profile.proto` bytes of the resources `report` lists.
-pub(crate) fn encode(report: &LeakReport) -> Vec<u8> {
-    let _r = Reentrancy::enter();
+pub(crate) fn encode(_r: &Reentrancy, report: &LeakReport) -> Vec<u8> {
     let mut strings = Strings::new();
     let mut profile = Message::default();
     profile.message(1, &value_type(&mut strings, "inuse_objects", "count"));
@@ -236,9 +235,8 @@ pub(crate) fn encode(report: &LeakReport) -> Vec<u8> {
 }
 
 /// Writes the gzipped profile of `report` to `w`.
-pub(crate) fn write_gzipped(report: &LeakReport, w: impl Write) -> io::Result<()> {
-    let _r = Reentrancy::enter();
-    let raw = encode(report);
+pub(crate) fn write_gzipped(r: &Reentrancy, report: &LeakReport, w: impl Write) -> io::Result<()> {
+    let raw = encode(r, report);
     let mut gz = flate2::write::GzEncoder::new(w, flate2::Compression::default());
     gz.write_all(&raw)?;
     gz.finish()?.flush()
@@ -250,10 +248,10 @@ impl LeakReport {
     /// `name`, `kind`, `origin`, `age` (seconds) and the process's `LEAKTRACKER_LABELS`.
     /// `go tool pprof -top FILE` reads it.
     pub fn to_pprof(&self) -> Vec<u8> {
-        let _r = Reentrancy::enter();
+        let r = Reentrancy::enter();
         let mut out = Vec::new();
         // Writing into a Vec cannot fail.
-        let _ = write_gzipped(self, &mut out);
+        let _ = write_gzipped(&r, self, &mut out);
         out
     }
 }

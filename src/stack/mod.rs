@@ -798,9 +798,8 @@ fn is_own_frame(name: &str, loc: &str) -> bool {
 
 /// Resolves stacks to readable frames (`function at file:line`), each distinct instruction
 /// pointer once; the allocation machinery's leading frames are dropped and the rest cut to
-/// the configured depth. Holds no tracker lock; runs under the reentrancy guard.
-pub(crate) fn resolve(ids: &[StackId]) -> HashMap<StackId, Resolved> {
-    let _r = Reentrancy::enter();
+/// the configured depth. Holds no tracker lock; allocates (under the caller's guard).
+pub(crate) fn resolve(_r: &Reentrancy, ids: &[StackId]) -> HashMap<StackId, Resolved> {
     let depth = DEPTH.load(Ordering::Relaxed);
     let subs = symbols::loader_counters().1;
     let mut by_ip = ResolvedIps::take(subs);
@@ -1124,11 +1123,11 @@ pub(crate) struct ResolvedGroup {
 /// Resolves the stacks of groups of blocks (per resource, from `records::stack_groups`):
 /// key -> groups in the order given. Holds no lock while resolving.
 pub(crate) fn resolve_groups<K: std::hash::Hash + Eq>(
+    r: &Reentrancy,
     groups: HashMap<K, Vec<StackGroup>>,
 ) -> HashMap<K, Vec<ResolvedGroup>> {
-    let _r = Reentrancy::enter();
     let ids: Vec<StackId> = groups.values().flatten().filter_map(|g| g.stack).collect();
-    let frames = resolve(&ids);
+    let frames = resolve(r, &ids);
     groups
         .into_iter()
         .map(|(res, gs)| {
@@ -1173,7 +1172,7 @@ mod tests {
         assert_eq!(ids[0], ids[1]);
         assert_eq!(ids[1], ids[2]);
         assert_ne!(a, b);
-        let resolved = resolve(&[ids[0]]);
+        let resolved = resolve(&Reentrancy::enter(), &[ids[0]]);
         let frames = &resolved[&ids[0]].frames;
         // Every frame of this stack is leaktracker's, core's or the test harness's
         // runtime: nothing is trimmed away then, rather than everything.
