@@ -1,20 +1,48 @@
 //! Bad LEAKTRACKER_* values: one clear stderr line each, then the default; never a crash.
+//!
+//! The program under test is this test binary, re-run as a child in a role: `leak` leaks
+//! a tracked `Vec` of 100 bytes ("connection-1", "database") and a 64-byte block made in a
+//! scope ("session-7", "session"); `cache` does the same and leaks two tracked `Vec`s of
+//! 30 bytes ("global-cache", "cache" and "global-pool", "pool"); `many` leaks 1000 boxed
+//! `u32`s made in one scope ("many", "bulk").
 
 mod common;
 use common::*;
 
+use leaktracker::LeakTracker;
+use std::hint::black_box;
+
 #[global_allocator]
 static ALLOC: leaktracker::TrackingAllocator = leaktracker::TrackingAllocator::system();
 
+static TRACKER: LeakTracker = LeakTracker::new();
+
+fn child(role: &str) {
+    match role {
+        "leak" => leak_pair(&TRACKER),
+        "cache" => {
+            leak_pair_and_caches(&TRACKER);
+        }
+        "many" => {
+            let _scope = TRACKER.scope("many", "bulk");
+            for i in 0..1000u32 {
+                black_box(Box::leak(black_box(Box::new(i))));
+            }
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
 #[test]
 fn main() {
-    let exe = fixture();
+    if let Some(r) = role() {
+        return child(&r);
+    }
     let dir = temp_dir("exit_bad_values");
     let path = dir.join("r.json");
     let p = path.to_str().unwrap();
 
-    let o = run_fixture(
-        &exe,
+    let o = run_self(
         "cache",
         &[
             ("LEAKTRACKER_REPORT", p),
@@ -28,7 +56,7 @@ fn main() {
     );
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "the exit code stays unset: {err}");
-    assert_eq!(out, "");
+    assert_eq!(child_stdout(&out), "", "{out}");
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(
         lines,
@@ -50,8 +78,7 @@ fn main() {
     assert_eq!(j["unmatched_patterns"], serde_json::json!(["name:"]));
 
     // An empty report path: no report, one line; other odd values.
-    let o = run_fixture(
-        &exe,
+    let o = run_self(
         "leak",
         &[
             ("LEAKTRACKER_REPORT", ""),
@@ -70,8 +97,7 @@ fn main() {
 
     // Not UTF-8.
     use std::os::unix::ffi::OsStrExt;
-    let o = command(&exe, &[])
-        .arg("leak")
+    let o = self_command("leak", &[])
         .env(
             "LEAKTRACKER_MIN_AGE",
             std::ffi::OsStr::from_bytes(b"\xff5s"),
@@ -79,15 +105,15 @@ fn main() {
         .output()
         .unwrap();
     let (_, err) = text(&o);
-    assert!(o.status.success());
+    assert!(o.status.success(), "{err}");
     assert_eq!(
         err,
         "leaktracker: LEAKTRACKER_MIN_AGE is not valid UTF-8; ignored\n"
     );
 
     // Good values, including a record cap that drops records: the report says so.
-    let o = run_fixture(
-        &exe,
+    std::fs::remove_file(&path).unwrap();
+    let o = run_self(
         "many",
         &[
             ("LEAKTRACKER_REPORT", p),
@@ -96,14 +122,14 @@ fn main() {
         ],
     );
     assert_eq!(text(&o).1, "");
+    assert!(o.status.success(), "{:?}", text(&o));
     let j = read_json(&path);
     let dropped = j["dropped_records"].as_u64().unwrap();
     let kept = j["totals"]["allocations"].as_u64().unwrap();
     assert!(dropped >= 800 && kept <= 200, "{dropped} {kept}");
     assert_eq!(dropped + kept, 1000);
 
-    let o = run_fixture(
-        &exe,
+    let o = run_self(
         "many",
         &[
             ("LEAKTRACKER_REPORT", "stderr"),
@@ -111,6 +137,7 @@ fn main() {
         ],
     );
     let (_, err) = text(&o);
+    assert!(o.status.success(), "{err}");
     let line = err
         .lines()
         .find(|l| l.contains("records dropped"))

@@ -1,33 +1,83 @@
 //! `leaktracker gate -- COMMAND`: every process's report is summed up; the gate fails when
 //! a process leaked or the command failed, and passes otherwise.
+//!
+//! The processes under the gate are this test binary, re-run as a child in a role (one
+//! process, one report, each): `none` tracks a block and frees it; `leak` leaks a tracked
+//! `Vec` of 100 bytes ("connection-1", "database") and a 64-byte block made in a scope
+//! ("session-7", "session"); `cache` leaks the same and two tracked 30-byte `Vec`s
+//! ("global-cache", "cache" and "global-pool", "pool"); `panic` leaks as `leak` does, then
+//! its test panics (libtest's status 101); `leak_on_test_thread` leaks a tracked 77-byte
+//! `Vec` ("test-thread-buffer", "test") with libtest capturing its output.
 
 mod common;
 use common::*;
+
+use leaktracker::LeakTracker;
 use std::hint::black_box;
+use std::path::Path;
 
 #[global_allocator]
 static ALLOC: leaktracker::TrackingAllocator = leaktracker::TrackingAllocator::system();
 
-fn gate(tool: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
+static TRACKER: LeakTracker = LeakTracker::new();
+
+fn child(role: &str) {
+    match role {
+        "none" => {
+            let v = black_box(vec![1u8; 10]);
+            leaktracker::track_resource(&v, "freed", "database").unwrap();
+            drop(v);
+        }
+        "leak" => leak_pair(&TRACKER),
+        "cache" => {
+            leak_pair_and_caches(&TRACKER);
+        }
+        "panic" => {
+            leak_pair(&TRACKER);
+            panic!("boom after leaking");
+        }
+        "leak_on_test_thread" => {
+            let v = black_box(vec![0u8; 77]);
+            leaktracker::track_resource(&v, "test-thread-buffer", "test").unwrap();
+            std::mem::forget(v);
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+fn gate(tool: &Path, args: &[&str]) -> (Option<i32>, String) {
     let o = command(tool, &[]).arg("gate").args(args).output().unwrap();
+    (o.status.code(), text(&o).1)
+}
+
+/// `leaktracker gate OPTIONS -- THIS_BINARY --exact main --nocapture --test-threads=1`,
+/// the child in `role`.
+fn gate_self(tool: &Path, options: &[&str], role: &str) -> (Option<i32>, String) {
+    let o = command(tool, &[(ROLE, role)])
+        .arg("gate")
+        .args(options)
+        .arg("--")
+        .arg(std::env::current_exe().unwrap())
+        .args(SELF_ARGS)
+        .output()
+        .unwrap();
     (o.status.code(), text(&o).1)
 }
 
 #[test]
 fn main() {
-    // Child role: this test binary, re-run under the gate, leaks on a test thread.
-    if role().as_deref() == Some("leak_on_test_thread") {
-        let v = black_box(vec![0u8; 77]);
-        leaktracker::track_resource(&v, "test-thread-buffer", "test").unwrap();
-        std::mem::forget(v);
-        return;
+    if let Some(r) = role() {
+        return child(&r);
     }
-    let exe = fixture();
-    let f = exe.to_str().unwrap();
     let tool = cli();
 
     // Three processes, two leak.
-    let script = format!("{f} leak && {f} none && {f} cache");
+    let script = format!(
+        "{} && {} && {}",
+        self_sh("leak"),
+        self_sh("none"),
+        self_sh("cache")
+    );
     let (code, err) = gate(&tool, &["--", "sh", "-c", &script]);
     assert_eq!(code, Some(1), "{err}");
     assert!(
@@ -40,9 +90,16 @@ fn main() {
     );
     assert_eq!(err.matches("\n== process ").count(), 2, "{err}");
     assert!(err.contains("global-pool"), "{err}");
+    // Each child is one libtest process with one report, named by its test.
+    assert_eq!(
+        err.matches(": main in gate_fixture\nleaktracker report (pid ")
+            .count(),
+        2,
+        "{err}"
+    );
 
     // No leak.
-    let (code, err) = gate(&tool, &["--", f, "none"]);
+    let (code, err) = gate_self(&tool, &[], "none");
     assert_eq!(code, Some(0), "{err}");
     assert!(
         err.ends_with("1 process reported, 0 leaked\nleaktracker gate: ok: no leaks\n"),
@@ -50,7 +107,7 @@ fn main() {
     );
 
     // Allow-list and min age reach the children.
-    let (code, err) = gate(
+    let (code, err) = gate_self(
         &tool,
         &[
             "--ignore",
@@ -59,27 +116,31 @@ fn main() {
             "name:connection-*",
             "--ignore",
             "kind:nope",
-            "--",
-            f,
-            "leak",
         ],
+        "leak",
     );
     assert_eq!(code, Some(0), "{err}");
     assert!(
         err.contains("allow-list: kind:session matched 1; name:connection-* matched 1; kind:nope matched nothing\n"),
         "{err}"
     );
-    let (code, err) = gate(&tool, &["--min-age", "1h", "--", f, "leak"]);
+    let (code, err) = gate_self(&tool, &["--min-age", "1h"], "leak");
     assert_eq!(code, Some(0), "{err}");
 
     // The command fails: its status, even without leaks.
-    let (code, err) = gate(&tool, &["--", "sh", "-c", &format!("{f} none; exit 3")]);
+    let script = format!("{}; exit 3", self_sh("none"));
+    let (code, err) = gate(&tool, &["--", "sh", "-c", &script]);
     assert_eq!(code, Some(3), "{err}");
     assert!(err.contains("FAILED: the command failed"), "{err}");
-    // A panic in main with leaks: 101.
-    let (code, err) = gate(&tool, &["--", f, "panic"]);
+    // A test that panics after leaking: libtest's 101 is the gate's status, and the
+    // leaks are listed.
+    let (code, err) = gate_self(&tool, &[], "panic");
     assert_eq!(code, Some(101), "{err}");
     assert!(err.contains("session-7"), "{err}");
+    assert!(
+        err.contains("exited with status 101; 1 process reported, 1 leaked\n"),
+        "{err}"
+    );
 
     // A process that reports nothing: a warning, and the command's status.
     let (code, err) = gate(&tool, &["--", "true"]);
@@ -109,11 +170,14 @@ fn main() {
         &[
             ("LEAKTRACKER_EXIT_CODE", "42"),
             ("LEAKTRACKER_IGNORE", "kind:database"),
+            (ROLE, "leak"),
         ],
     )
     .args(["gate", "--report-dir"])
     .arg(&dir)
-    .args(["--", f, "leak"])
+    .arg("--")
+    .arg(std::env::current_exe().unwrap())
+    .args(SELF_ARGS)
     .output()
     .unwrap();
     assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));

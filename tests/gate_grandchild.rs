@@ -2,20 +2,44 @@
 //! its grandchild leaks; the gate waits for every process that inherited its pipe, says
 //! what it waited for, and counts the grandchild's report. With a `--wait` bound shorter
 //! than the grandchild's life, it stops waiting and says so, naming what still runs.
+//!
+//! The processes under the gate are this test binary, re-run as a child in a role: `none`
+//! tracks a block and frees it; `leak` leaks a tracked `Vec` of 100 bytes ("connection-1",
+//! "database") and a 64-byte block made in a scope ("session-7", "session").
 
 mod common;
 use common::*;
 
+use leaktracker::LeakTracker;
+use std::hint::black_box;
+
 #[global_allocator]
 static ALLOC: leaktracker::TrackingAllocator = leaktracker::TrackingAllocator::system();
 
+static TRACKER: LeakTracker = LeakTracker::new();
+
+fn child(role: &str) {
+    match role {
+        "none" => {
+            let v = black_box(vec![1u8; 10]);
+            leaktracker::track_resource(&v, "freed", "database").unwrap();
+            drop(v);
+        }
+        "leak" => {
+            leak_pair(&TRACKER);
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
 #[test]
 fn main() {
-    let exe = fixture();
-    let f = exe.to_str().unwrap();
+    if let Some(r) = role() {
+        return child(&r);
+    }
     let tool = cli();
 
-    let script = format!("(sleep 0.5; {f} leak) & exit 0");
+    let script = format!("(sleep 0.5; {}) & exit 0", self_sh("leak"));
     let o = command(&tool, &[])
         .args(["gate", "--", "sh", "-c", &script])
         .output()
@@ -39,7 +63,7 @@ fn main() {
 
     // A bound shorter than the grandchild's life: the gate stops waiting and says what is
     // still running (the `sleep`).
-    let script = format!("(sleep 3; {f} none) & exit 0");
+    let script = format!("(sleep 3; {}) & exit 0", self_sh("none"));
     let o = command(&tool, &[])
         .args(["gate", "--wait", "200ms", "--", "sh", "-c", &script])
         .output()
@@ -58,8 +82,10 @@ fn main() {
     );
 
     // A command that leaves nothing running: no wait, nothing said about it.
-    let o = command(&tool, &[])
-        .args(["gate", "--", f, "none"])
+    let o = command(&tool, &[(ROLE, "none")])
+        .args(["gate", "--"])
+        .arg(std::env::current_exe().unwrap())
+        .args(SELF_ARGS)
         .output()
         .unwrap();
     let err = text(&o).1;

@@ -2,17 +2,41 @@
 //! in DIR by earlier runs (named as the gate used to name them, or by another run) are not
 //! counted and are named in a note; a `.json` there that is not a report is not an error;
 //! a file of this run that is not a report is named and skipped.
+//!
+//! The processes under the gate are this test binary, re-run as a child in a role: `none`
+//! tracks a block and frees it; `leak` leaks a tracked `Vec` of 100 bytes ("connection-1",
+//! "database") and a 64-byte block made in a scope ("session-7", "session").
 
 mod common;
 use common::*;
 
+use leaktracker::LeakTracker;
+use std::hint::black_box;
+
 #[global_allocator]
 static ALLOC: leaktracker::TrackingAllocator = leaktracker::TrackingAllocator::system();
 
+static TRACKER: LeakTracker = LeakTracker::new();
+
+fn child(role: &str) {
+    match role {
+        "none" => {
+            let v = black_box(vec![1u8; 10]);
+            leaktracker::track_resource(&v, "freed", "database").unwrap();
+            drop(v);
+        }
+        "leak" => {
+            leak_pair(&TRACKER);
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
 #[test]
 fn main() {
-    let exe = fixture();
-    let f = exe.to_str().unwrap();
+    if let Some(r) = role() {
+        return child(&r);
+    }
     let tool = cli();
     let dir = temp_dir("gate_report_dir");
     let gate = |args: &[&str]| {
@@ -27,7 +51,7 @@ fn main() {
     };
 
     // A run that leaks leaves its report in DIR.
-    let (code, err) = gate(&["--", f, "leak"]);
+    let (code, err) = gate(&["--", "sh", "-c", &self_sh("leak")]);
     assert_eq!(code, Some(1), "{err}");
     let first: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
@@ -52,7 +76,7 @@ fn main() {
 
     // Junk `.json` in DIR: not an error either.
     std::fs::write(dir.join("junk.json"), "not json at all").unwrap();
-    let (code, err) = gate(&["--", f, "none"]);
+    let (code, err) = gate(&["--", "sh", "-c", &self_sh("none")]);
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("1 process reported, 0 leaked\n"), "{err}");
     assert!(err.contains("3 other .json files"), "{err}");
@@ -60,8 +84,10 @@ fn main() {
 
     // A file of this run that is not a report (the command writes it where its reports
     // go): named, skipped, and the real report still counts.
-    let script =
-        format!("echo '{{\"version\": 1}}' > \"${{LEAKTRACKER_REPORT%%%p.json}}1.json\"; {f} leak");
+    let script = format!(
+        "echo '{{\"version\": 1}}' > \"${{LEAKTRACKER_REPORT%%%p.json}}1.json\"; {}",
+        self_sh("leak")
+    );
     let (code, err) = gate(&["--", "sh", "-c", &script]);
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("leaktracker gate: warning: skipped "), "{err}");

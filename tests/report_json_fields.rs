@@ -1,24 +1,55 @@
 //! The JSON exit report, parsed back and checked field by field; and read back by
 //! `LeakReport::from_json`.
+//!
+//! The report is made by this test binary, re-run as a child in the role `cache`: it leaks
+//! a tracked `Vec` of 100 bytes ("connection-1", "database"), a 64-byte block made in a
+//! scope ("session-7", "session"), and two tracked 30-byte `Vec`s ("global-cache", "cache"
+//! and "global-pool", "pool").
 
 mod common;
 use common::*;
-use leaktracker::LeakReport;
+use leaktracker::{LeakReport, LeakTracker};
+use std::hint::black_box;
 
 #[global_allocator]
 static ALLOC: leaktracker::TrackingAllocator = leaktracker::TrackingAllocator::system();
 
+static TRACKER: LeakTracker = LeakTracker::new();
+
+fn child(role: &str) {
+    match role {
+        "cache" => {
+            let conn = vec![7u8; 100];
+            leaktracker::track_resource(&conn, "connection-1", "database").unwrap();
+            std::mem::forget(conn);
+            {
+                let _scope = TRACKER.scope("session-7", "session");
+                black_box(Box::leak(black_box(Box::new([1u8; 64]))));
+            }
+            for (name, kind) in [("global-cache", "cache"), ("global-pool", "pool")] {
+                let v = vec![0u8; 30];
+                leaktracker::track_resource(&v, name, kind).unwrap();
+                std::mem::forget(v);
+            }
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
 #[test]
 fn main() {
-    let exe = fixture();
+    if let Some(r) = role() {
+        return child(&r);
+    }
+    let exe = std::env::current_exe().unwrap();
     let dir = temp_dir("report_json_fields");
     let path = dir.join("r.json");
     let started = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
-    let child = command(
-        &exe,
+    let child = self_command(
+        "cache",
         &[
             ("LEAKTRACKER_REPORT", path.to_str().unwrap()),
             ("LEAKTRACKER_IGNORE", "kind:cache,name:none-*"),
@@ -26,11 +57,13 @@ fn main() {
             ("LEAKTRACKER_BACKTRACE", "0"),
         ],
     )
-    .arg("cache")
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
     .spawn()
     .unwrap();
     let pid = child.id();
-    assert!(child.wait_with_output().unwrap().status.success());
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{:?}", text(&o));
     let raw = std::fs::read_to_string(&path).unwrap();
     let j: serde_json::Value = serde_json::from_str(&raw).unwrap();
     let obj = j.as_object().unwrap();
@@ -63,10 +96,9 @@ fn main() {
     assert_eq!(j["version"], 1);
     assert_eq!(j["pid"], pid);
     assert_eq!(j["exe"], exe.to_str().unwrap());
-    assert_eq!(
-        j["args"],
-        serde_json::json!([exe.to_str().unwrap(), "cache"])
-    );
+    let mut args = vec![exe.to_str().unwrap()];
+    args.extend(SELF_ARGS);
+    assert_eq!(j["args"], serde_json::json!(args));
     assert_eq!(j["min_age_ms"], 0);
     assert_eq!(
         j["totals"],

@@ -56,12 +56,62 @@ pub fn command(program: &Path, env: &[(&str, &str)]) -> Command {
 
 /// Re-runs this test binary (its single `main` test) in `role`, with `env`.
 pub fn run_self(role: &str, env: &[(&str, &str)]) -> Output {
+    self_command(role, env).output().unwrap()
+}
+
+/// The arguments [`run_self`] gives this test binary: its single `main` test only, output
+/// not captured, on one thread.
+pub const SELF_ARGS: [&str; 4] = ["--exact", "main", "--nocapture", "--test-threads=1"];
+
+/// The command [`run_self`] runs, not started yet: for a test that needs the child's pid
+/// (`.spawn()`) or more settings.
+pub fn self_command(role: &str, env: &[(&str, &str)]) -> Command {
     let exe = std::env::current_exe().unwrap();
-    command(&exe, env)
-        .args(["--exact", "main", "--nocapture", "--test-threads=1"])
-        .env(ROLE, role)
-        .output()
-        .unwrap()
+    let mut c = command(&exe, env);
+    c.args(SELF_ARGS).env(ROLE, role);
+    c
+}
+
+/// `s` quoted for `sh`: in single quotes, each `'` in it written `'\''`.
+pub fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// A `sh` command line that re-runs this test binary in `role` with [`SELF_ARGS`], as
+/// [`run_self`] does but in the shell's environment (the gate's `LEAKTRACKER_*`
+/// variables): `LT_TEST_ROLE='leak' '/path/to/test-bin' --exact main --nocapture
+/// --test-threads=1`, for `sh -c "A && B"` under `leaktracker gate`.
+pub fn self_sh(role: &str) -> String {
+    let exe = std::env::current_exe().unwrap();
+    format!(
+        "{ROLE}={} {} {}",
+        sh_quote(role),
+        sh_quote(exe.to_str().expect("a UTF-8 path to the test binary")),
+        SELF_ARGS.join(" ")
+    )
+}
+
+/// The leak most exit and gate tests plant: a tracked `Vec` of 100 bytes ("connection-1",
+/// "database") and a 64-byte block made in a scope of `tracker` ("session-7", "session"):
+/// 2 resources, 2 blocks, 164 B.
+pub fn leak_pair(tracker: &LeakTracker) {
+    use std::hint::black_box;
+    let conn = vec![7u8; 100];
+    leaktracker::track_resource(&conn, "connection-1", "database").unwrap();
+    std::mem::forget(conn);
+    let _scope = tracker.scope("session-7", "session");
+    black_box(Box::leak(black_box(Box::new([1u8; 64]))));
+}
+
+/// [`leak_pair`], then two tracked `Vec`s of 30 bytes ("global-cache", "cache" and
+/// "global-pool", "pool"): 4 resources, 4 blocks, 224 B.
+pub fn leak_pair_and_caches(tracker: &LeakTracker) {
+    leak_pair(tracker);
+    for (name, kind) in [("global-cache", "cache"), ("global-pool", "pool")] {
+        let v = vec![0u8; 30];
+        leaktracker::track_resource(&v, name, kind).unwrap();
+        std::mem::forget(v);
+    }
 }
 
 /// What the program under test wrote to stdout in a child of [`run_self`] that passed:
@@ -179,12 +229,7 @@ pub fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&s).unwrap_or_else(|e| panic!("parsing {}: {e}\n{s}", path.display()))
 }
 
-/// Builds the fixture program of `tests/common/fixture.rs`.
-pub fn fixture() -> PathBuf {
-    build_fixture("fixture", include_str!("fixture.rs"))
-}
-
-/// Runs the fixture in `mode` with `env`.
+/// Runs a program built by [`build_fixture_with`] in `mode` (its first argument) with `env`.
 pub fn run_fixture(exe: &Path, mode: &str, env: &[(&str, &str)]) -> Output {
     command(exe, env).arg(mode).output().unwrap()
 }
