@@ -692,6 +692,103 @@ pub(crate) fn judge(
     }
 }
 
+/// Applies the user's `frame:GLOB` patterns to the entries of a report read back from
+/// JSON, which were judged when the report was made: a stack group with a frame a pattern
+/// matches leaves its entry for an `allow-list` group, as in [`judge`]; an entry left with
+/// no block is not listed. Blocks without a stack stay with their entry (no frame can
+/// match them). `not_leaks` are the file's groups, kept first.
+pub(crate) fn filter_read_back(
+    entries: &[ReportEntry],
+    not_leaks: &[NotLeakGroup],
+    frame_patterns: &[&AllowPattern],
+    show_all: bool,
+) -> Judged {
+    let mut frame_matches = vec![0usize; frame_patterns.len()];
+    let mut groups: Vec<NotLeakGroup> = not_leaks.to_vec();
+    // The last entry counted in each group (resources are counted once per group).
+    let mut last_seen: Vec<usize> = vec![usize::MAX; groups.len()];
+    if frame_patterns.is_empty() {
+        return Judged {
+            leaks: entries.to_vec(),
+            not_leaks: groups,
+            frame_matches,
+        };
+    }
+    let mut leaks = Vec::with_capacity(entries.len());
+    for (ei, e) in entries.iter().enumerate() {
+        let mut kept = Vec::with_capacity(e.stacks.len());
+        let (mut blocks, mut bytes) = (e.allocations, e.bytes);
+        let mut matched = vec![false; frame_patterns.len()];
+        for g in &e.stacks {
+            let Some(pi) = frame_patterns
+                .iter()
+                .position(|p| g.frames.iter().any(|f| p.matches_frame(f)))
+            else {
+                kept.push(g.clone());
+                continue;
+            };
+            matched[pi] = true;
+            blocks = blocks.saturating_sub(g.blocks);
+            bytes = bytes.saturating_sub(g.bytes);
+            let p = frame_patterns[pi];
+            let site = allocating_frame(&g.frames).map(str::to_string);
+            let reason = format!("matched by the allow-list pattern {p}");
+            let i = match groups
+                .iter()
+                .position(|n| n.class == "allow-list" && n.site == site && n.reason == reason)
+            {
+                Some(i) => i,
+                None => {
+                    groups.push(NotLeakGroup {
+                        class: "allow-list".to_string(),
+                        reason,
+                        site,
+                        ..NotLeakGroup::default()
+                    });
+                    last_seen.push(usize::MAX);
+                    groups.len() - 1
+                }
+            };
+            let ng = &mut groups[i];
+            if last_seen[i] != ei {
+                last_seen[i] = ei;
+                ng.resources += 1;
+                if ng.examples.len() < 3 {
+                    ng.examples.push(e.name.clone());
+                }
+            }
+            ng.blocks = ng.blocks.saturating_add(g.blocks);
+            ng.bytes = ng.bytes.saturating_add(g.bytes);
+            if show_all {
+                ng.entries.push(NotLeakEntry {
+                    name: e.name.clone(),
+                    kind: e.kind.clone(),
+                    blocks: g.blocks,
+                    bytes: g.bytes,
+                    frames: g.frames.clone(),
+                });
+            }
+        }
+        for (n, m) in frame_matches.iter_mut().zip(&matched) {
+            *n += usize::from(*m);
+        }
+        if blocks == 0 && kept.is_empty() {
+            continue;
+        }
+        let mut e = e.clone();
+        e.allocations = blocks;
+        e.bytes = bytes;
+        e.stacks = kept;
+        leaks.push(e);
+    }
+    groups.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(b.blocks.cmp(&a.blocks)));
+    Judged {
+        leaks,
+        not_leaks: groups,
+        frame_matches,
+    }
+}
+
 fn origin_unit(o: Origin) -> &'static str {
     match o {
         Origin::Object => "object",

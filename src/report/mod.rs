@@ -127,6 +127,10 @@ pub struct LeakReport {
 /// the resources it did not list are not in the file, only their counts.
 #[derive(Clone, Debug, Default)]
 struct ReadBack {
+    /// The entries as the file lists them (judged when it was made).
+    entries: Vec<ReportEntry>,
+    /// The file's not-leak groups.
+    not_leaks: Vec<NotLeakGroup>,
     matches: Vec<PatternMatch>,
     allowed: Totals,
     younger: Totals,
@@ -324,20 +328,27 @@ impl LeakReport {
     }
 
     /// Judges with `verdict` (default [`Verdict::Default`]; [`Verdict::Strict`] lists every
-    /// live tagged block).
+    /// live tagged block). A report [read back](Self::from_json) keeps the judgement it was
+    /// made with (the file holds what was listed, not every block): this changes nothing
+    /// there, and [`verdict_used`](Self::verdict_used) still tells the file's.
     #[must_use]
     pub fn verdict(mut self, verdict: Verdict) -> LeakReport {
-        self.verdict = verdict;
+        if !self.is_read_back() {
+            self.verdict = verdict;
+        }
         self.refilter(&Reentrancy::enter());
         self
     }
 
     /// Judges as at exit: a unit still open (a task still pending, a scope not ended, a
     /// span not closed) never finished, and is listed as a leak. Without this (a report of
-    /// a live process) open units are work in progress.
+    /// a live process) open units are work in progress. Like [`verdict`](Self::verdict),
+    /// it changes nothing on a report read back.
     #[must_use]
     pub fn at_exit(mut self, at_exit: bool) -> LeakReport {
-        self.at_exit = at_exit;
+        if !self.is_read_back() {
+            self.at_exit = at_exit;
+        }
         self.refilter(&Reentrancy::enter());
         self
     }
@@ -372,6 +383,14 @@ impl LeakReport {
         self.verdict
     }
 
+    /// Whether this report was read back with [`from_json`](Self::from_json), rather than
+    /// made from the live resources of this process. Filters still apply to one read back
+    /// (name and kind patterns to its entries, `frame:` patterns to their stacks, a larger
+    /// minimum age); the judgement is the one it was made with.
+    pub fn is_read_back(&self) -> bool {
+        self.read_back.is_some()
+    }
+
     /// Adds allow-list patterns.
     #[must_use]
     pub fn allow_list(mut self, patterns: impl IntoIterator<Item = AllowPattern>) -> LeakReport {
@@ -383,19 +402,29 @@ impl LeakReport {
 
     fn refilter(&mut self, _r: &Reentrancy) {
         let mut counts = vec![0usize; self.patterns.len()];
-        if let Some(candidates) = &self.candidates {
-            let frame_patterns: Vec<&AllowPattern> = self
-                .patterns
-                .iter()
-                .filter(|p| p.is_frame_pattern())
-                .collect();
-            let judged = verdict::judge(
+        let frame_patterns: Vec<&AllowPattern> = self
+            .patterns
+            .iter()
+            .filter(|p| p.is_frame_pattern())
+            .collect();
+        let judged = match (&self.candidates, &self.read_back) {
+            (Some(candidates), _) => Some(verdict::judge(
                 candidates,
                 self.verdict,
                 self.at_exit,
                 &frame_patterns,
                 self.show_all,
-            );
+            )),
+            // Read back: judged when it was made; only frame patterns act on its stacks.
+            (None, Some(b)) => Some(verdict::filter_read_back(
+                &b.entries,
+                &b.not_leaks,
+                &frame_patterns,
+                self.show_all,
+            )),
+            (None, None) => None,
+        };
+        if let Some(judged) = judged {
             self.all = judged.leaks;
             self.not_leaks = judged.not_leaks;
             let mut frame_counts = judged.frame_matches.into_iter();
@@ -643,6 +672,8 @@ impl LeakReport {
         // Patterns are kept as match counts only (what they matched is not in the file).
         let min_age = Duration::from_millis(j.min_age_ms);
         let read_back = ReadBack {
+            entries: leaks.clone(),
+            not_leaks: j.not_leaks.clone(),
             matches: j.allow_list.clone(),
             allowed: j.allowed,
             younger: j.younger,
