@@ -31,7 +31,13 @@ impl StackGroup {
     }
 }
 
-/// One live resource in a report.
+/// One live resource in a report: the blocks of it the verdict judged leaked.
+///
+/// Not a twin of [`LeakInfo`](crate::LeakInfo), which [`LeakTracker::live`](crate::LeakTracker::live)
+/// returns: that one counts every live tagged block of the resource; an entry counts only
+/// its leaked block groups (the others are in the report's
+/// [`not_leaks`](crate::LeakReport::not_leaks)), with their stacks, its origin and why it
+/// is listed, and it is what a JSON report holds.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ReportEntry {

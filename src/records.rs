@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use crate::cleared::Generation;
 use crate::guard::Reentrancy;
 use crate::resource::{hot, ResourceId, TrackerId, RES_BITS};
-use crate::stack::{self, StackGroup, StackId};
+use crate::stack::{self, StackCount, StackId};
 use crate::table::{Full, RecordTable, TableStats};
 
 /// The record of every tagged block in the process: address -> [`Record`] word.
@@ -345,7 +345,7 @@ pub(crate) fn clear(tracker: TrackerId) {
 pub(crate) fn stack_groups(
     _r: &Reentrancy,
     resources: &[ResourceId],
-) -> HashMap<ResourceId, Vec<StackGroup>> {
+) -> HashMap<ResourceId, Vec<StackCount>> {
     if !stack::ever_on() {
         return HashMap::new();
     }
@@ -369,9 +369,9 @@ pub(crate) fn stack_groups(
         e.0 += 1;
         e.1 += rec.size();
     }
-    let mut out: HashMap<ResourceId, Vec<StackGroup>> = HashMap::new();
+    let mut out: HashMap<ResourceId, Vec<StackCount>> = HashMap::new();
     for ((res, stack), (blocks, bytes)) in by {
-        out.entry(res).or_default().push(StackGroup {
+        out.entry(res).or_default().push(StackCount {
             stack,
             blocks,
             bytes,

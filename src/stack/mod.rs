@@ -732,9 +732,12 @@ pub(crate) unsafe fn force_unlock_for_fork() {
 // ---------------------------------------------------------------------------------------
 // Resolution
 
-/// Blocks of one resource that share one allocation stack (counted by `records.rs`).
+/// Blocks of one resource that share one allocation stack, counted by id (by
+/// `records::stack_groups`). The pipeline of one stack group: counted as a `StackCount`,
+/// resolved into a [`ResolvedGroup`] (frames and what the verdict needs of them), shown
+/// as the public [`crate::StackGroup`] (frames only).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct StackGroup {
+pub(crate) struct StackCount {
     /// Stack id, or `None` for blocks without a captured stack.
     pub(crate) stack: Option<StackId>,
     pub(crate) blocks: usize,
@@ -1124,7 +1127,7 @@ pub(crate) struct ResolvedGroup {
 /// key -> groups in the order given. Holds no lock while resolving.
 pub(crate) fn resolve_groups<K: std::hash::Hash + Eq>(
     r: &Reentrancy,
-    groups: HashMap<K, Vec<StackGroup>>,
+    groups: HashMap<K, Vec<StackCount>>,
 ) -> HashMap<K, Vec<ResolvedGroup>> {
     let ids: Vec<StackId> = groups.values().flatten().filter_map(|g| g.stack).collect();
     let frames = resolve(r, &ids);
