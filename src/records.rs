@@ -22,12 +22,12 @@ use std::collections::HashMap;
 use crate::cleared::Generation;
 use crate::guard::Reentrancy;
 use crate::resource::{hot, ResourceId, TrackerId, RES_BITS};
-use crate::stack::{self, StackCount, StackId};
+use crate::stack::{self, BlockStack, StackCount, StackId};
 use crate::table::{Full, RecordTable, TableStats};
 
 /// The record of every tagged block in the process: address -> [`Record`] word.
 static RECORDS: RecordTable<0> = RecordTable::new();
-/// Address -> [`StackId`] number, for recorded blocks that have a captured stack.
+/// Address -> [`BlockStack`] word, for recorded blocks that have a captured stack.
 static BLOCK_STACKS: RecordTable<1> = RecordTable::new();
 
 /// Block sizes are below this (1 TiB); a larger block's record is dropped and counted.
@@ -97,10 +97,10 @@ impl Record {
 
 /// A word read back from `BLOCK_STACKS`.
 #[inline(always)]
-fn stack_of_word(w: u64) -> StackId {
-    // SAFETY: `BLOCK_STACKS` only holds the `raw()` of `StackId`s (`set_stack` is its one
+fn stack_of_word(w: u64) -> BlockStack {
+    // SAFETY: `BLOCK_STACKS` only holds `BlockStack::word`s (`set_stack` is its one
     // writer).
-    unsafe { StackId::from_raw(w as u32) }
+    unsafe { BlockStack::from_word(w) }
 }
 
 /// `false` when `addr` certainly has no record: no lock, a few loads (the allocator's
@@ -117,7 +117,7 @@ pub(crate) fn maybe_recorded(block: *mut u8) -> bool {
 /// tag holds it), with its allocation stack if one was captured. Never allocates, never
 /// panics; a record the table cannot take is counted as dropped.
 #[inline]
-pub(crate) fn record(block: *mut u8, size: usize, res: ResourceId, stack: Option<StackId>) {
+pub(crate) fn record(block: *mut u8, size: usize, res: ResourceId, stack: Option<BlockStack>) {
     if too_large(block, size) {
         return;
     }
@@ -144,10 +144,10 @@ pub(crate) fn record(block: *mut u8, size: usize, res: ResourceId, stack: Option
 /// no stack entry outlives its record. (A block-stack shard under a record shard is the
 /// lock order; see `fork.rs`.)
 #[inline]
-fn set_stack(addr: usize, stack: Option<StackId>) {
+fn set_stack(addr: usize, stack: Option<BlockStack>) {
     match stack {
         Some(id) => {
-            let _ = BLOCK_STACKS.upsert(addr, |_| u64::from(id.raw()));
+            let _ = BLOCK_STACKS.upsert(addr, |_| id.word());
         }
         None => forget_stack(addr),
     }
@@ -183,7 +183,7 @@ pub(crate) fn forget(block: *mut u8) {
 /// A record taken out of the table while its block is reallocated.
 pub(crate) struct Taken {
     rec: Record,
-    stack: Option<StackId>,
+    stack: Option<BlockStack>,
     /// The resource's `cleared` generation when the record was taken.
     gen: Generation,
 }
@@ -275,7 +275,7 @@ pub(crate) fn retag(
     block: *mut u8,
     size: usize,
     res: ResourceId,
-    stack: Option<StackId>,
+    stack: Option<BlockStack>,
 ) -> Result<(), Full> {
     let addr = block as usize;
     let h = hot(res);
@@ -351,30 +351,33 @@ pub(crate) fn stack_groups(
     }
     let wanted: std::collections::HashSet<ResourceId> = resources.iter().copied().collect();
     let records = RECORDS.copy_all();
-    let stacks: HashMap<usize, StackId> = BLOCK_STACKS
+    let stacks: HashMap<usize, BlockStack> = BLOCK_STACKS
         .copy_all()
         .into_iter()
         .map(|(a, w)| (a, stack_of_word(w)))
         .collect();
-    let mut by: HashMap<(ResourceId, Option<StackId>), (usize, usize)> = HashMap::new();
+    // (resource, stack) -> (blocks, bytes, the latest place of a block among those
+    // captured at its stack).
+    let mut by: HashMap<(ResourceId, Option<StackId>), (usize, usize, u32)> = HashMap::new();
     for (addr, w) in records {
         // SAFETY: a word `RECORDS` handed back.
         let rec = unsafe { Record::from_word(w) };
         if !wanted.contains(&rec.resource()) {
             continue;
         }
-        let e = by
-            .entry((rec.resource(), stacks.get(&addr).copied()))
-            .or_default();
+        let stack = stacks.get(&addr).copied();
+        let e = by.entry((rec.resource(), stack.map(|s| s.id))).or_default();
         e.0 += 1;
         e.1 += rec.size();
+        e.2 = e.2.max(stack.map_or(0, |s| s.seq));
     }
     let mut out: HashMap<ResourceId, Vec<StackCount>> = HashMap::new();
-    for ((res, stack), (blocks, bytes)) in by {
+    for ((res, stack), (blocks, bytes, last_seq)) in by {
         out.entry(res).or_default().push(StackCount {
             stack,
             blocks,
             bytes,
+            last_seq,
         });
     }
     out.retain(|_, g| g.iter().any(|g| g.stack.is_some()));

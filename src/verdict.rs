@@ -30,7 +30,10 @@
 //!    of a kind and then never again (warm-up) is not a leak; a site retained by units
 //!    throughout the run is a per-unit leak. A kind with fewer than [`MIN_UNITS`] units
 //!    gives no such evidence: what it retains is a leak. Units are ordered by when they
-//!    ended. In a report of a live process, a site held only by the most recent units
+//!    ended; and a site whose retained blocks were all among the first half of the blocks
+//!    allocated at their stack (every later one freed) is warm-up however late the units
+//!    that keep them ended (a stack counts the blocks captured there; each block keeps its
+//!    place in that count). In a report of a live process, a site held only by the most recent units
 //!    (every older unit released its blocks there) is a buffer passed on from unit to
 //!    unit — a keep-alive connection's header map — not growth.
 //!
@@ -453,6 +456,10 @@ pub(crate) struct SiteFacts {
     /// Whether a collection grew to make the block, in the allocation machinery that
     /// resolution drops from the frames (`Vec::push`, `reserve`, a map's resize).
     pub(crate) grew: bool,
+    /// Whether the group's blocks were all among the first half of the blocks captured at
+    /// their stack (the others made there since were freed): what a unit kept there, it
+    /// kept early in the run, however late the unit itself ended.
+    pub(crate) early: bool,
 }
 
 impl Candidate {
@@ -551,6 +558,14 @@ pub struct NotLeakEntry {
     pub frames: Vec<String>,
 }
 
+/// The units of one kind that retain blocks at one site.
+struct Retaining {
+    /// Their ordinals (places among the ended units of the kind), in candidate order.
+    ordinals: Vec<u64>,
+    /// Whether every block group they retain there is early (see [`SiteFacts::early`]).
+    early: bool,
+}
+
 /// The result of judging a set of candidates.
 pub(crate) struct Judged {
     /// The leaks, one entry per resource with at least one leaked block group.
@@ -579,8 +594,8 @@ pub(crate) fn judge(
     show_all: bool,
 ) -> Judged {
     let mut frame_matches = vec![0usize; frame_patterns.len()];
-    // Units of each (kind, site) that retain blocks there: ordinals, per site key.
-    let mut retaining: HashMap<(&str, String), Vec<u64>> = HashMap::new();
+    // Units of each (kind, site) that retain blocks there.
+    let mut retaining: HashMap<(&str, String), Retaining> = HashMap::new();
     // Per kind: the ended units of the later half that still hold any block — about how
     // many buffers are being handed on at once (one per keep-alive connection).
     let mut late_holders: HashMap<&str, u64> = HashMap::new();
@@ -590,9 +605,14 @@ pub(crate) fn judge(
                 *late_holders.entry(&c.kind).or_default() += 1;
             }
             for (gi, _) in c.groups.iter().enumerate() {
-                let v = retaining.entry((&c.kind, c.site(gi))).or_default();
-                if v.last() != Some(&c.ordinal) {
-                    v.push(c.ordinal);
+                let first = c.sites.get(gi).is_some_and(|s| s.early);
+                let r = retaining.entry((&c.kind, c.site(gi))).or_insert(Retaining {
+                    ordinals: Vec::new(),
+                    early: true,
+                });
+                r.early &= first;
+                if r.ordinals.last() != Some(&c.ordinal) {
+                    r.ordinals.push(c.ordinal);
                 }
             }
         }
@@ -808,7 +828,7 @@ fn judge_group<'c>(
     frame_patterns: &[&AllowPattern],
     matched_patterns: &mut [bool],
     rule_cache: &mut RuleCache<'c>,
-    retaining: &HashMap<(&str, String), Vec<u64>>,
+    retaining: &HashMap<(&str, String), Retaining>,
     late_holders: u64,
     key: String,
 ) -> Result<String, Why> {
@@ -863,10 +883,8 @@ fn judge_group<'c>(
             c.kind
         ));
     }
-    let ordinals = retaining
-        .get(&(c.kind.as_str(), key.clone()))
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
+    let held = retaining.get(&(c.kind.as_str(), key.clone()));
+    let ordinals = held.map_or(&[][..], |r| r.ordinals.as_slice());
     let m = ordinals.len() as u64;
     let last = ordinals.iter().copied().max().unwrap_or(c.ordinal);
     let site_key = format!("{}\0{}", c.kind, key);
@@ -899,6 +917,21 @@ fn judge_group<'c>(
                 n - last
             ),
             key: format!("warm\0{site_key}"),
+            site,
+        });
+    }
+    // The units that keep blocks here ended late, but what they keep was allocated early:
+    // among the first half of the blocks made at this stack, every later one freed (the
+    // first units of each class filled a shared map, then waited on something slow).
+    if held.is_some_and(|r| r.early) {
+        return Err(Why {
+            class: "warm-up",
+            reason: format!(
+                "warm-up: retained by {m} of {n} {} units, all among the first half of the \
+                 blocks allocated here (every later one was freed)",
+                c.kind
+            ),
+            key: format!("warm-early\0{site_key}"),
             site,
         });
     }
@@ -1124,6 +1157,7 @@ mod tests {
         let at = |name: &str, ordinal: u64, ip: usize| {
             let mut c = unit(name, ordinal, 100, &["svc::job::{{closure}}", "svc::run"]);
             c.sites = vec![SiteFacts {
+                early: false,
                 frame_ips: vec![ip, 0x9000],
                 grew: false,
             }];
@@ -1233,6 +1267,7 @@ mod tests {
                 ],
             );
             c.sites = vec![SiteFacts {
+                early: false,
                 frame_ips: vec![0x1000, 0x2000, run_ip],
                 grew: false,
             }];
@@ -1257,6 +1292,37 @@ mod tests {
         let mut other = via("task-9", 9, 0x3000);
         other.sites[0].frame_ips[0] = 0x1111;
         assert_ne!(a.site(0), other.site(0));
+    }
+
+    #[test]
+    fn early_blocks_of_late_units_are_warm_up() {
+        // Eight keys of a shared map, made by the first unit of each class, which then
+        // waited on something slow and ended last (ordinals 193-200 of 200): by end order
+        // retention at the end of the run, by allocation order the first blocks made at a
+        // site where every later one was freed.
+        let key = |k: u64, early: bool| {
+            let mut c = unit(&format!("job-{k}"), 192 + k, 200, BODY);
+            c.sites[0].early = early;
+            c
+        };
+        let keys: Vec<Candidate> = (1..=8).map(|k| key(k, true)).collect();
+        assert!(leaked(&keys, true).is_empty(), "{:?}", leaked(&keys, true));
+        let why = judge(&keys, Verdict::Default, true, &[], false).not_leaks;
+        assert_eq!(why.len(), 1);
+        assert_eq!(why[0].class, "warm-up");
+        assert_eq!(why[0].blocks, 8);
+        // The same units without that evidence: leaks, as before.
+        let late: Vec<Candidate> = (1..=8).map(|k| key(k, false)).collect();
+        assert_eq!(leaked(&late, true).len(), 8);
+        // One group at the site that is not early is enough to judge the site as before.
+        let mut mixed = keys.clone();
+        mixed[3].sites[0].early = false;
+        assert_eq!(leaked(&mixed, true).len(), 8);
+        // The strict verdict lists them whatever their allocation order.
+        assert_eq!(
+            judge(&keys, Verdict::Strict, true, &[], false).leaks.len(),
+            8
+        );
     }
 
     #[test]

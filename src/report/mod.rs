@@ -243,6 +243,7 @@ impl LeakReport {
                     sites.push(SiteFacts {
                         frame_ips: g.frame_ips,
                         grew: g.grew,
+                        early: g.early,
                     });
                 }
                 if groups.is_empty() {

@@ -103,7 +103,7 @@ impl Capture {
     /// table is out of memory. The allocator and `track` both decide here. (A resource's
     /// setting is never inherit: [`effective`] resolves it when the resource is made.)
     #[inline(always)]
-    pub(crate) fn stack_for(self, size: usize) -> Option<StackId> {
+    pub(crate) fn stack_for(self, size: usize) -> Option<BlockStack> {
         if self != Capture::OFF && should_capture(self, size) {
             capture()
         } else {
@@ -280,7 +280,7 @@ static FP_GAPS: AtomicU64 = AtomicU64::new(0);
 /// table walk's first use on a thread, under the guard); holds no tracker lock while
 /// unwinding. The allocator's own leading frames are dropped here, by address.
 #[inline(never)]
-pub(crate) fn capture() -> Option<StackId> {
+pub(crate) fn capture() -> Option<BlockStack> {
     let _r = Reentrancy::enter();
     if let Some(s) = trim::sample() {
         // Learning the allocator path: the raw walk, by the unwind tables.
@@ -301,7 +301,7 @@ pub(crate) fn capture() -> Option<StackId> {
     let n = match unwinder() {
         Unwinder::FramePointers => {
             let mut recs = [Slot::uninit(); MAX_CAPTURE];
-            let entry = capture as fn() -> Option<StackId> as usize;
+            let entry = capture as fn() -> Option<BlockStack> as usize;
             let (n, at_marker) = fp::walk(out, &mut recs[..want], entry).unwrap_or((0, false));
             let own = trim::leading_own(written(out, n));
             if n < want && n <= own + 2 && !at_marker {
@@ -580,29 +580,14 @@ fn hash_ips(ips: &[usize]) -> u64 {
 }
 
 /// A stored stack: `shard << 28 | chunk << 16 | word offset` of its entry in the arenas.
+/// An entry is three parts: the number of frames, how many blocks were captured at this
+/// stack so far (written under the shard lock), then the frames.
 ///
 /// Only [`intern`] makes one, for an entry it has fully written (and
-/// [`StackId::from_raw`] remakes one from the number of another), so reading the entry an
+/// [`BlockStack::from_word`] remakes one from the word of another), so reading the entry an
 /// id names needs no check.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub(crate) struct StackId(u32);
-
-impl StackId {
-    /// The id as a number (for a block record's stack word).
-    #[inline(always)]
-    pub(crate) fn raw(self) -> u32 {
-        self.0
-    }
-
-    /// Remakes an id from its number.
-    ///
-    /// # Safety
-    /// * `raw` must be the [`raw`](Self::raw) of a `StackId`.
-    #[inline(always)]
-    pub(crate) unsafe fn from_raw(raw: u32) -> StackId {
-        StackId(raw)
-    }
-}
 
 fn make_id(shard: usize, chunk: usize, offset: usize) -> u32 {
     ((shard << 28) | (chunk << 16) | offset) as u32
@@ -624,16 +609,59 @@ fn frames_of(id: StackId, out: &mut Vec<usize>) {
     }
     // SAFETY: a `StackId` is only made for an entry fully written before the id was
     // published (under the shard lock, chunk pointer stored with Release; see `StackId`);
-    // an entry is a length word then that many frames, all inside the chunk, which is
-    // never unmapped.
+    // an entry is a length word, a count word, then that many frames, all inside the
+    // chunk, which is never unmapped. The length and frames are never written again.
     unsafe {
         let len = *base.add(offset);
-        out.extend_from_slice(std::slice::from_raw_parts(base.add(offset + 1), len));
+        out.extend_from_slice(std::slice::from_raw_parts(base.add(offset + 2), len));
     }
 }
 
-/// Stores `ips` once and returns its id.
-fn intern(ips: &[usize]) -> Option<StackId> {
+/// A block's allocation stack, and its place among the blocks captured at that stack so
+/// far (1 = the first): the verdict tells one-time retention by it (the first blocks made
+/// at a site, kept, when many were made there after them and freed).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct BlockStack {
+    pub(crate) id: StackId,
+    pub(crate) seq: u32,
+}
+
+impl BlockStack {
+    /// The id and the place in one word (a block-stack table value).
+    #[inline(always)]
+    pub(crate) fn word(self) -> u64 {
+        u64::from(self.id.0) | (u64::from(self.seq) << 32)
+    }
+
+    /// A word made by [`word`](Self::word).
+    ///
+    /// # Safety
+    /// * `w` must be the [`word`](Self::word) of a `BlockStack`.
+    #[inline(always)]
+    pub(crate) unsafe fn from_word(w: u64) -> BlockStack {
+        BlockStack {
+            id: StackId(w as u32),
+            seq: (w >> 32) as u32,
+        }
+    }
+}
+
+/// How many blocks were captured at stack `id` so far (saturating at `u32::MAX`).
+pub(crate) fn captured_at(id: StackId) -> u32 {
+    let raw = id.0;
+    let shard = &SHARDS[(raw >> 28) as usize & (STACK_SHARDS - 1)];
+    let chunk = (raw >> 16) as usize & 0xFFF;
+    let offset = raw as usize & 0xFFFF;
+    let _s = shard.inner.lock();
+    let base = shard.chunks[chunk].load(Ordering::Acquire);
+    // SAFETY: as in `frames_of`: `id`'s entry is fully written in a mapped chunk; its
+    // count word is only written under the shard lock, which we hold.
+    unsafe { *base.add(offset + 1) as u32 }
+}
+
+/// Stores `ips` once and returns its id, with the block's place among those captured
+/// there (the stack's count, bumped).
+fn intern(ips: &[usize]) -> Option<BlockStack> {
     if ips.is_empty() {
         return None;
     }
@@ -643,13 +671,17 @@ fn intern(ips: &[usize]) -> Option<StackId> {
     let mut s = shard.inner.lock();
     let is = |slot: &IndexSlot| slot.hash == h && same_frames(shard, slot.id1 - 1, ips);
     if let Some(slot) = s.index.get(h, is) {
-        return Some(StackId(slot.id1 - 1));
+        let id = slot.id1 - 1;
+        return Some(BlockStack {
+            id: StackId(id),
+            seq: bump_count(shard, id),
+        });
     }
     // New stack: append it to the arena.
     if !s.index.has_room() && !s.index.grow(INDEX_INITIAL) {
         return None;
     }
-    let need = ips.len() + 1;
+    let need = ips.len() + 2;
     if s.chunks == 0 || s.used + need > CHUNK_WORDS {
         if s.chunks >= MAX_CHUNKS {
             return None;
@@ -669,7 +701,8 @@ fn intern(ips: &[usize]) -> Option<StackId> {
     // exclusive write access to the unused tail of the arena.
     unsafe {
         *base.add(offset) = ips.len();
-        std::ptr::copy_nonoverlapping(ips.as_ptr(), base.add(offset + 1), ips.len());
+        *base.add(offset + 1) = 1;
+        std::ptr::copy_nonoverlapping(ips.as_ptr(), base.add(offset + 2), ips.len());
     }
     s.used += need;
     let id = make_id(shard_no, chunk, offset);
@@ -682,7 +715,26 @@ fn intern(ips: &[usize]) -> Option<StackId> {
         // Cannot happen (`has_room` above); the frames stay unreachable in the arena.
         _ => return None,
     }
-    Some(StackId(id))
+    Some(BlockStack {
+        id: StackId(id),
+        seq: 1,
+    })
+}
+
+/// Counts one more block captured at stored stack `id` of `shard` (whose lock the caller
+/// holds); returns the new count, saturating at `u32::MAX`.
+fn bump_count(shard: &Shard, id: u32) -> u32 {
+    let chunk = (id >> 16) as usize & 0xFFF;
+    let offset = id as usize & 0xFFFF;
+    let base = shard.chunks[chunk].load(Ordering::Relaxed);
+    // SAFETY: `id` comes from this shard's index, so its entry is fully written inside a
+    // mapped chunk; the count word is only read and written under the shard lock, which
+    // the caller holds.
+    unsafe {
+        let count = base.add(offset + 1);
+        *count = (*count + 1).min(u32::MAX as usize);
+        *count as u32
+    }
 }
 
 fn same_frames(shard: &Shard, id: u32, ips: &[usize]) -> bool {
@@ -693,7 +745,7 @@ fn same_frames(shard: &Shard, id: u32, ips: &[usize]) -> bool {
     // mapped chunk; we hold the shard lock.
     unsafe {
         let len = *base.add(offset);
-        len == ips.len() && std::slice::from_raw_parts(base.add(offset + 1), len) == ips
+        len == ips.len() && std::slice::from_raw_parts(base.add(offset + 2), len) == ips
     }
 }
 
@@ -742,6 +794,9 @@ pub(crate) struct StackCount {
     pub(crate) stack: Option<StackId>,
     pub(crate) blocks: usize,
     pub(crate) bytes: usize,
+    /// The latest place among the blocks captured at the stack of any of these blocks
+    /// (see [`BlockStack::seq`]; 0 without a stack).
+    pub(crate) last_seq: u32,
 }
 
 /// Frame-name prefixes of the standard library's allocation machinery (`Box::new`,
@@ -1121,6 +1176,9 @@ pub(crate) struct ResolvedGroup {
     pub(crate) frame_ips: Vec<usize>,
     /// Whether a collection grew to make the block (see [`Resolved::grew`]).
     pub(crate) grew: bool,
+    /// Whether these blocks were all among the first half of the blocks captured at
+    /// their stack (so far): kept when many made there after them were freed.
+    pub(crate) early: bool,
 }
 
 /// Resolves the stacks of groups of blocks (per resource, from `records::stack_groups`):
@@ -1141,6 +1199,9 @@ pub(crate) fn resolve_groups<K: std::hash::Hash + Eq>(
                         .stack
                         .and_then(|id| frames.get(&id).cloned())
                         .unwrap_or_default();
+                    let early = g.stack.is_some_and(|id| {
+                        g.last_seq > 0 && u64::from(g.last_seq) * 2 <= u64::from(captured_at(id))
+                    });
                     ResolvedGroup {
                         stack: g.stack,
                         blocks: g.blocks,
@@ -1148,6 +1209,7 @@ pub(crate) fn resolve_groups<K: std::hash::Hash + Eq>(
                         frames: r.frames,
                         frame_ips: r.frame_ips,
                         grew: r.grew,
+                        early,
                     }
                 })
                 .collect();
@@ -1162,7 +1224,7 @@ mod tests {
 
     #[inline(never)]
     fn capture_here() -> Option<StackId> {
-        std::hint::black_box(capture())
+        std::hint::black_box(capture()).map(|s| s.id)
     }
 
     #[test]
