@@ -398,7 +398,7 @@ async fn health(State(app): State<Arc<App>>) -> &'static str {
 /// The live report of every tracker, as JSON: what `LEAKTRACKER_REPORT` would write at
 /// exit, judged as a live process (requests in progress are not leaks).
 async fn debug_leaks(uri: Uri) -> Response {
-    let mut report = LeakReport::capture();
+    let mut report = LeakReport::of_all();
     for item in uri.query().unwrap_or("").split('&') {
         match item {
             "verdict=strict" => report = report.verdict(Verdict::Strict),
@@ -417,7 +417,7 @@ async fn debug_leaks(uri: Uri) -> Response {
 async fn debug_leaks_pprof() -> Response {
     (
         [(header::CONTENT_TYPE, "application/octet-stream")],
-        LeakReport::capture().to_pprof(),
+        LeakReport::of_all().to_pprof(),
     )
         .into_response()
 }

@@ -17,24 +17,32 @@ enum Field {
     Frame,
 }
 
-/// One allow-list entry: `kind:GLOB`, `name:GLOB` or `frame:GLOB`, where `*` in `GLOB`
+/// What a report does not list: `kind:GLOB`, `name:GLOB` or `frame:GLOB` (one entry of
+/// `LEAKTRACKER_IGNORE`, the allow-list), where `*` in `GLOB`
 /// matches any run of characters (including none) and every other character matches
 /// itself. `kind:` and `name:` match resources; `frame:` matches the blocks whose
 /// allocation stack has a frame (`function at file:line`) matching it (it needs stacks:
 /// `LEAKTRACKER_BACKTRACE`).
 ///
 /// ```
-/// use leaktracker::AllowPattern;
-/// let p: AllowPattern = "name:global-*".parse().unwrap();
+/// use leaktracker::IgnorePattern;
+/// let p: IgnorePattern = "name:global-*".parse().unwrap();
 /// assert!(p.matches("global-cache", "cache"));
 /// assert!(!p.matches("session-1", "cache"));
-/// assert!("cache".parse::<AllowPattern>().is_err()); // no `kind:` / `name:`
+/// assert!("cache".parse::<IgnorePattern>().is_err()); // no `kind:` / `name:`
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AllowPattern {
+pub struct IgnorePattern {
     field: Field,
     glob: String,
 }
+
+/// The former name of [`IgnorePattern`].
+#[deprecated(
+    since = "0.1.1",
+    note = "renamed `IgnorePattern`: the API says `ignore` for what a report does not list"
+)]
+pub type AllowPattern = IgnorePattern;
 
 /// An allow-list pattern that is neither `kind:…` nor `name:…`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,10 +62,10 @@ impl fmt::Display for PatternError {
 
 impl std::error::Error for PatternError {}
 
-impl FromStr for AllowPattern {
+impl FromStr for IgnorePattern {
     type Err = PatternError;
 
-    fn from_str(s: &str) -> Result<AllowPattern, PatternError> {
+    fn from_str(s: &str) -> Result<IgnorePattern, PatternError> {
         let _r = Reentrancy::enter();
         let (field, glob) = if let Some(g) = s.strip_prefix("kind:") {
             (Field::Kind, g)
@@ -70,14 +78,14 @@ impl FromStr for AllowPattern {
                 pattern: s.to_string(),
             });
         };
-        Ok(AllowPattern {
+        Ok(IgnorePattern {
             field,
             glob: glob.to_string(),
         })
     }
 }
 
-impl fmt::Display for AllowPattern {
+impl fmt::Display for IgnorePattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let field = match self.field {
             Field::Kind => "kind",
@@ -88,7 +96,7 @@ impl fmt::Display for AllowPattern {
     }
 }
 
-impl AllowPattern {
+impl IgnorePattern {
     /// Whether a resource with this name and kind matches (a `frame:` pattern matches
     /// blocks, not resources: never).
     pub fn matches(&self, name: &str, kind: &str) -> bool {

@@ -9,7 +9,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::guard::Reentrancy;
-use crate::report::{AllowPattern, LeakReport};
+use crate::report::{IgnorePattern, LeakReport};
 use crate::tracker::OpenScope;
 use crate::LeakTracker;
 
@@ -41,7 +41,7 @@ pub struct LeakCheck {
     /// The check's private tracker.
     tracker: LeakTracker,
     name: Cow<'static, str>,
-    ignore: Vec<AllowPattern>,
+    ignore: Vec<IgnorePattern>,
     min_age: Duration,
 }
 
@@ -80,7 +80,7 @@ impl LeakCheck {
     }
 
     /// Does not fail on resources this pattern matches (`kind:…` / `name:…`).
-    pub fn ignore(&mut self, pattern: AllowPattern) -> &mut LeakCheck {
+    pub fn ignore(&mut self, pattern: IgnorePattern) -> &mut LeakCheck {
         let _r = Reentrancy::enter();
         self.ignore.push(pattern);
         self
@@ -98,7 +98,7 @@ impl LeakCheck {
         LeakReport::of(&self.tracker)
             .at_exit(true)
             .min_age(self.min_age)
-            .allow_list(self.ignore.iter().cloned())
+            .ignore_all(self.ignore.iter().cloned())
     }
 
     /// Ends the check and returns the report of what is still live.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::guard::Reentrancy;
 use crate::os::{warn, write_stderr};
-use crate::report::{AllowPattern, LeakReport};
+use crate::report::{IgnorePattern, LeakReport};
 use crate::stack::{Backtraces, Unwinder};
 use crate::verdict::Verdict;
 
@@ -151,7 +151,7 @@ pub struct ExitReport {
     target: Option<Target>,
     min_age: Duration,
     exit_code: Option<u8>,
-    ignore: Vec<AllowPattern>,
+    ignore: Vec<IgnorePattern>,
     backtraces: Option<Backtraces>,
     unwinder: Option<Unwinder>,
     max_records: Option<usize>,
@@ -212,7 +212,7 @@ impl ExitReport {
     }
 
     /// Adds an allow-list pattern.
-    pub fn ignore(mut self, pattern: AllowPattern) -> ExitReport {
+    pub fn ignore(mut self, pattern: IgnorePattern) -> ExitReport {
         self.ignore.push(pattern);
         self
     }

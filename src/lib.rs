@@ -184,8 +184,14 @@ pub mod verdict;
 pub use crate::alloc::TrackingAllocator;
 pub use crate::check::LeakCheck;
 pub use crate::exit::{protect_panic_hook, ExitReport};
+// The report's and the verdict's types are documented once, in their modules; the crate
+// root names them too, for short paths.
+#[allow(deprecated)]
+#[doc(no_inline)]
+pub use crate::report::AllowPattern;
+#[doc(no_inline)]
 pub use crate::report::{
-    AllowPattern, LeakReport, ParseReportError, PatternError, ReportEntry, StackGroup, Totals,
+    IgnorePattern, LeakReport, ParseReportError, PatternError, ReportEntry, StackGroup, Totals,
 };
 pub use crate::stack::{
     backtraces, set_backtrace_depth, set_unwinder, unwinder, Backtraces, Unwinder,
@@ -197,6 +203,7 @@ pub use crate::tracker::{
     is_installed, set_backtraces, set_max_records, stats, track_resource, untrack_resource,
     Instrumented, LeakInfo, LeakTracker, ScopeGuard, Stats, TrackError, Trackable,
 };
+#[doc(no_inline)]
 pub use crate::verdict::{NotLeakGroup, Verdict};
 
 /// What the `leaktracker` command-line tool shows the way the text report does (counted

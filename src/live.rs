@@ -32,7 +32,7 @@ use std::sync::{Mutex, MutexGuard, Once, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::guard::Reentrancy;
-use crate::report::{AllowPattern, LeakReport};
+use crate::report::{IgnorePattern, LeakReport};
 use crate::settings::{items, EnvDuration};
 use crate::verdict::Verdict;
 
@@ -148,7 +148,7 @@ pub(crate) struct LiveConfig {
     /// A path template, or `None` for stderr.
     pub(crate) path: Option<OsString>,
     pub(crate) min_age: Duration,
-    pub(crate) ignore: Vec<AllowPattern>,
+    pub(crate) ignore: Vec<IgnorePattern>,
     pub(crate) verdict: Verdict,
     pub(crate) show_all: bool,
     pub(crate) signal: Option<libc::c_int>,

@@ -50,7 +50,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 pub(crate) use crate::allow::frame_matches;
-use crate::allow::{frame_matches_named, frame_name, AllowPattern};
+use crate::allow::{frame_matches_named, frame_name, IgnorePattern};
 use crate::entry::{ReportEntry, StackGroup};
 use crate::resource::Origin;
 
@@ -590,7 +590,7 @@ pub(crate) fn judge(
     candidates: &[Candidate],
     verdict: Verdict,
     at_exit: bool,
-    frame_patterns: &[&AllowPattern],
+    frame_patterns: &[&IgnorePattern],
     show_all: bool,
 ) -> Judged {
     let mut frame_matches = vec![0usize; frame_patterns.len()];
@@ -720,7 +720,7 @@ pub(crate) fn judge(
 pub(crate) fn filter_read_back(
     entries: &[ReportEntry],
     not_leaks: &[NotLeakGroup],
-    frame_patterns: &[&AllowPattern],
+    frame_patterns: &[&IgnorePattern],
     show_all: bool,
 ) -> Judged {
     let mut frame_matches = vec![0usize; frame_patterns.len()];
@@ -825,7 +825,7 @@ fn judge_group<'c>(
     gi: usize,
     verdict: Verdict,
     at_exit: bool,
-    frame_patterns: &[&AllowPattern],
+    frame_patterns: &[&IgnorePattern],
     matched_patterns: &mut [bool],
     rule_cache: &mut RuleCache<'c>,
     retaining: &HashMap<(&str, String), Retaining>,
@@ -1350,7 +1350,7 @@ mod tests {
         obj.origin = Origin::Object;
         assert_eq!(leaked(&[obj], false), ["conn-1"]);
         // A user frame pattern takes a site out, and is counted.
-        let p: AllowPattern = "frame:svc::handler*".parse().unwrap();
+        let p: IgnorePattern = "frame:svc::handler*".parse().unwrap();
         let j = judge(
             &[unit("request-1", 1, 3, BODY)],
             Verdict::Default,

@@ -33,7 +33,7 @@ fn child(role: &str) {
                 CACHE.with(|c| c.borrow_mut().extend(0..1000));
             }
             // Tagged while the thread lives; destroyed before the exit report.
-            let live = leaktracker::LeakReport::capture();
+            let live = leaktracker::LeakReport::of_all();
             eprintln!("live before exit: {}", live.leaks().len());
             std::process::exit(0);
         }

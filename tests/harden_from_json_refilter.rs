@@ -28,11 +28,11 @@ fn main() {
     let original = LeakReport::of(&t)
         .ignore("name:global-*".parse().unwrap())
         .ignore("kind:nothing".parse().unwrap());
-    assert_eq!(original.allowed().resources, 3);
+    assert_eq!(original.ignored().resources, 3);
     assert_eq!(original.leaks().len(), 3);
 
     let back = LeakReport::from_json(&original.to_json()).unwrap();
-    assert_eq!(back.allowed().resources, 3);
+    assert_eq!(back.ignored().resources, 3);
 
     // Filtered again with no new minimum age: the same counts.
     let again = back.clone().min_age(Duration::ZERO);
@@ -42,8 +42,8 @@ fn main() {
         .map(|m| (m.pattern.as_str(), m.matched))
         .collect();
     assert_eq!(matches, [("name:global-*", 3), ("kind:nothing", 0)]);
-    assert_eq!(again.allowed().resources, 3);
-    assert_eq!(again.allowed().bytes, 60);
+    assert_eq!(again.ignored().resources, 3);
+    assert_eq!(again.ignored().bytes, 60);
     assert_eq!(again.leaks().len(), 3);
     assert_eq!(
         again.unmatched_patterns().collect::<Vec<_>>(),
@@ -72,8 +72,8 @@ fn main() {
             ("name:conn-2", 1)
         ]
     );
-    assert_eq!(more.allowed().resources, 4);
-    assert_eq!(more.allowed().bytes, 110);
+    assert_eq!(more.ignored().resources, 4);
+    assert_eq!(more.ignored().bytes, 110);
     assert_eq!(more.leaks().len(), 2);
 
     // A report made with a minimum age, read back, filtered with a larger one: the younger

@@ -40,7 +40,7 @@ fn writer(path: &Path, own_handler: bool) -> ! {
         .unwrap();
         std::mem::forget(v);
     }
-    let report = leaktracker::LeakReport::capture();
+    let report = leaktracker::LeakReport::of_all();
     loop {
         report.write_to(path).unwrap();
         let handled = HANDLED.load(Ordering::SeqCst);

@@ -28,7 +28,7 @@ fn writer(path: &Path) -> ! {
         .unwrap();
         std::mem::forget(v);
     }
-    let report = leaktracker::LeakReport::capture();
+    let report = leaktracker::LeakReport::of_all();
     loop {
         report.write_to(path).unwrap();
     }

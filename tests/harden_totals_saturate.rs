@@ -45,8 +45,8 @@ fn main() {
     let r = r
         .ignore("name:a".parse().unwrap())
         .min_age(std::time::Duration::from_secs(1));
-    assert_eq!(r.allowed().resources, max);
-    assert_eq!(r.allowed().allocations, max);
+    assert_eq!(r.ignored().resources, max);
+    assert_eq!(r.ignored().allocations, max);
     assert_eq!(r.totals().resources, 2);
     let shown = r.to_string();
     assert!(shown.contains("warning: some totals stopped"), "{shown}");

@@ -15,7 +15,7 @@ fn child() {
     let conn = vec![7u8; 100];
     leaktracker::track_resource(&conn, "connection-1", "database").unwrap();
     std::mem::forget(conn);
-    let r = leaktracker::LeakReport::capture();
+    let r = leaktracker::LeakReport::of_all();
     println!("labels {:?}", r.labels());
     let json = r.to_json();
     let back = leaktracker::LeakReport::from_json(&json).unwrap();

@@ -2,7 +2,7 @@
 //! the `LEAKTRACKER_*` environment values. Arbitrary input never panics, and what parses
 //! means what it says.
 //!
-//! * In process: `AllowPattern` (`FromStr`, `Display`, `matches`), `report::parse_age`,
+//! * In process: `IgnorePattern` (`FromStr`, `Display`, `matches`), `report::parse_age`,
 //!   `report::normalize_name`.
 //! * `ExitReport::from_env` with arbitrary values, in a child process (its warnings go
 //!   to the child's stderr, checked by the parent).
@@ -18,7 +18,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use leaktracker::report::{normalize_name, parse_age};
-use leaktracker::{AllowPattern, ExitReport, LeakTracker, TrackingAllocator};
+use leaktracker::{ExitReport, IgnorePattern, LeakTracker, TrackingAllocator};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
@@ -78,7 +78,7 @@ fn value_os() -> impl Strategy<Value = OsString> {
 fn in_process() {
     // Patterns: `kind:` or `name:` then a glob; anything else is an error, never a panic.
     run(3000, any::<String>(), |s| {
-        let parsed = AllowPattern::from_str(&s);
+        let parsed = IgnorePattern::from_str(&s);
         let valid = s.starts_with("kind:") || s.starts_with("name:");
         prop_assert_eq!(parsed.is_ok(), valid, "{:?}", s);
         match parsed {
@@ -90,8 +90,8 @@ fn in_process() {
     // Globs: a literal matches itself only; `*` matches any run; no panic on any text.
     let text = "[a-c*]{0,12}|\\PC{0,20}";
     run(3000, (text, text, text), |(glob, name, kind)| {
-        let by_name = AllowPattern::from_str(&format!("name:{glob}")).unwrap();
-        let by_kind = AllowPattern::from_str(&format!("kind:{glob}")).unwrap();
+        let by_name = IgnorePattern::from_str(&format!("name:{glob}")).unwrap();
+        let by_kind = IgnorePattern::from_str(&format!("kind:{glob}")).unwrap();
         let m = by_name.matches(&name, &kind);
         prop_assert_eq!(by_kind.matches(&kind, &name), m);
         if !glob.contains('*') {
@@ -102,17 +102,17 @@ fn in_process() {
         }
         // `prefix*` matches exactly the names that start with `prefix`.
         let prefix: String = glob.chars().filter(|&c| c != '*').collect();
-        let p = AllowPattern::from_str(&format!("name:{prefix}*")).unwrap();
+        let p = IgnorePattern::from_str(&format!("name:{prefix}*")).unwrap();
         prop_assert_eq!(p.matches(&name, &kind), name.starts_with(&prefix));
         // A name always matches a glob made of itself with its characters starred.
         let starred: String = name.chars().flat_map(|c| [c, '*']).collect();
-        let p = AllowPattern::from_str(&format!("name:*{starred}")).unwrap();
+        let p = IgnorePattern::from_str(&format!("name:*{starred}")).unwrap();
         prop_assert!(p.matches(&name, &kind));
         Ok(())
     });
     // Long patterns and texts: no blow-up, no panic.
     run(200, ("[a*]{0,200}", "a{0,400}b?"), |(glob, name)| {
-        let p = AllowPattern::from_str(&format!("name:{glob}")).unwrap();
+        let p = IgnorePattern::from_str(&format!("name:{glob}")).unwrap();
         let m = p.matches(&name, "");
         // A glob of `a`s and stars matches a name ending in `b` only through a final star.
         prop_assert!(!(m && name.ends_with('b')) || glob.ends_with('*'));

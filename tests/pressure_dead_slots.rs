@@ -203,7 +203,7 @@ fn child() {
         &text[text.len().saturating_sub(2000)..]
     );
     assert!(report.notes().iter().any(|n| n.contains(note)));
-    assert!(LeakReport::capture().to_string().contains(note));
+    assert!(LeakReport::of_all().to_string().contains(note));
     println!("child done: tagged {tagged} more, then 100 counted");
 }
 

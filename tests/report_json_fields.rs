@@ -176,7 +176,7 @@ fn main() {
     assert_eq!(r.leaks()[1].bytes, 64);
     assert_eq!(r.totals().bytes, 194);
     assert_eq!(r.unmatched_patterns().collect::<Vec<_>>(), ["name:none-*"]);
-    assert_eq!(r.allowed().resources, 1);
+    assert_eq!(r.ignored().resources, 1);
     // Written again, it is the same JSON.
     let again: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
     assert_eq!(again, j);

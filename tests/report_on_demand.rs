@@ -21,7 +21,7 @@ fn main() {
     assert_eq!(ra.leaks().len(), 1);
     assert_eq!(ra.leaks()[0].name, "a-1");
     assert_eq!(ra.totals().bytes, 10);
-    let all = LeakReport::capture();
+    let all = LeakReport::of_all();
     let names: Vec<&str> = all.leaks().iter().map(|e| e.name.as_str()).collect();
     assert!(
         names.contains(&"a-1") && names.contains(&"b-1"),
@@ -36,7 +36,7 @@ fn main() {
     let file = dir.join("r.json");
     let kept = {
         let _scope = a.scope("reporting", "scope");
-        let r = LeakReport::capture().ignore("kind:zzz".parse().unwrap());
+        let r = LeakReport::of_all().ignore("kind:zzz".parse().unwrap());
         let t = r.to_string();
         let j = r.to_json();
         r.write_to(&file).unwrap();

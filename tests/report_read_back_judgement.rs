@@ -4,7 +4,7 @@
 //! `frame:` pattern moves the stack groups it matches out of their entries, into an
 //! allow-list group, with the same result as on the live report it was made from.
 
-use leaktracker::{AllowPattern, Backtraces, LeakReport, LeakTracker, Verdict};
+use leaktracker::{Backtraces, IgnorePattern, LeakReport, LeakTracker, Verdict};
 use std::hint::black_box;
 use std::sync::OnceLock;
 
@@ -73,7 +73,7 @@ fn main() {
     assert_eq!(names(&strict), ["planted", "other"]);
 
     // A frame pattern: the same on the live report and on the one read back.
-    let pattern: AllowPattern = "frame:*planted_site*".parse().unwrap();
+    let pattern: IgnorePattern = "frame:*planted_site*".parse().unwrap();
     let live_f = LeakReport::of(&t).ignore(pattern.clone());
     let back_f = back.clone().ignore(pattern.clone());
     for r in [&live_f, &back_f] {

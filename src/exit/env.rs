@@ -6,7 +6,7 @@ use std::ffi::{OsStr, OsString};
 
 use super::{quoted, quoted_items, ExitReport, Target};
 use crate::live::{parse_interval, parse_keep, parse_labels, parse_report_on, parse_signal};
-use crate::report::AllowPattern;
+use crate::report::IgnorePattern;
 use crate::settings::{items, BacktraceSetting, EnvDuration, LeakExitCode, UnwinderSetting};
 use crate::stack::Backtraces;
 
@@ -214,7 +214,7 @@ pub(super) fn from_vars(
 
 /// Parses a comma-separated allow-list; empty items are skipped. Returns the good
 /// patterns and the bad items.
-pub(super) fn parse_allow_list(s: &str) -> (Vec<AllowPattern>, Vec<String>) {
+pub(super) fn parse_allow_list(s: &str) -> (Vec<IgnorePattern>, Vec<String>) {
     let mut good = Vec::new();
     let mut bad = Vec::new();
     for item in items(s) {

@@ -37,7 +37,9 @@ pub(crate) mod output;
 mod pprof;
 pub(crate) mod text;
 
-pub use crate::allow::{AllowPattern, PatternError, PatternMatch};
+#[allow(deprecated)]
+pub use crate::allow::AllowPattern;
+pub use crate::allow::{IgnorePattern, PatternError, PatternMatch};
 pub use crate::entry::{ReportEntry, StackGroup, Totals};
 
 use std::borrow::Cow;
@@ -95,7 +97,7 @@ pub struct LeakReport {
     /// The process's command-line arguments (the program first), when known.
     args: Vec<String>,
     min_age: Duration,
-    patterns: Vec<AllowPattern>,
+    patterns: Vec<IgnorePattern>,
     /// Every captured resource as captured, oldest first, for the verdict to judge; `None`
     /// for a report read from JSON (judged when it was made).
     candidates: Option<Vec<Candidate>>,
@@ -177,8 +179,17 @@ impl LeakReport {
 
 impl LeakReport {
     /// The live resources of every tracker (the global one, private ones, scopes).
-    pub fn capture() -> LeakReport {
+    pub fn of_all() -> LeakReport {
         Self::from_registry(&Reentrancy::enter(), None)
+    }
+
+    /// The former name of [`of_all`](Self::of_all).
+    #[deprecated(
+        since = "0.1.1",
+        note = "renamed `of_all` (beside `of(&tracker)`): `capture` means taking a stack"
+    )]
+    pub fn capture() -> LeakReport {
+        Self::of_all()
     }
 
     /// The live resources of `tracker`.
@@ -209,7 +220,7 @@ impl LeakReport {
     pub(crate) fn set_filters(
         &mut self,
         min_age: Duration,
-        patterns: impl IntoIterator<Item = AllowPattern>,
+        patterns: impl IntoIterator<Item = IgnorePattern>,
         _r: &Reentrancy,
     ) {
         self.min_age = min_age;
@@ -321,7 +332,7 @@ impl LeakReport {
 
     /// Adds an allow-list pattern: resources it matches are not listed.
     #[must_use]
-    pub fn ignore(mut self, pattern: AllowPattern) -> LeakReport {
+    pub fn ignore(mut self, pattern: IgnorePattern) -> LeakReport {
         let r = Reentrancy::enter();
         self.patterns.push(pattern);
         self.refilter(&r);
@@ -392,18 +403,25 @@ impl LeakReport {
         self.read_back.is_some()
     }
 
-    /// Adds allow-list patterns.
+    /// Adds patterns, as [`ignore`](Self::ignore) does one.
     #[must_use]
-    pub fn allow_list(mut self, patterns: impl IntoIterator<Item = AllowPattern>) -> LeakReport {
+    pub fn ignore_all(mut self, patterns: impl IntoIterator<Item = IgnorePattern>) -> LeakReport {
         let r = Reentrancy::enter();
         self.patterns.extend(patterns);
         self.refilter(&r);
         self
     }
 
+    /// The former name of [`ignore_all`](Self::ignore_all).
+    #[deprecated(since = "0.1.1", note = "renamed `ignore_all`, beside `ignore`")]
+    #[must_use]
+    pub fn allow_list(self, patterns: impl IntoIterator<Item = IgnorePattern>) -> LeakReport {
+        self.ignore_all(patterns)
+    }
+
     fn refilter(&mut self, _r: &Reentrancy) {
         let mut counts = vec![0usize; self.patterns.len()];
-        let frame_patterns: Vec<&AllowPattern> = self
+        let frame_patterns: Vec<&IgnorePattern> = self
             .patterns
             .iter()
             .filter(|p| p.is_frame_pattern())
@@ -504,7 +522,13 @@ impl LeakReport {
         t
     }
 
-    /// Resources not listed because the allow-list matched them.
+    /// Resources not listed because an [`ignore`](Self::ignore) pattern matched them.
+    pub fn ignored(&self) -> Totals {
+        self.allowed
+    }
+
+    /// The former name of [`ignored`](Self::ignored).
+    #[deprecated(since = "0.1.1", note = "renamed `ignored`, after `ignore`")]
     pub fn allowed(&self) -> Totals {
         self.allowed
     }
@@ -1703,18 +1727,18 @@ mod tests {
 
     #[test]
     fn patterns() {
-        let p: AllowPattern = "kind:cache".parse().unwrap();
+        let p: IgnorePattern = "kind:cache".parse().unwrap();
         assert!(p.matches("x", "cache"));
         assert!(!p.matches("cache", "db"));
         assert_eq!(p.to_string(), "kind:cache");
-        assert!("cache".parse::<AllowPattern>().is_err());
-        assert!("Kind:cache".parse::<AllowPattern>().is_err());
-        let e = "oops".parse::<AllowPattern>().unwrap_err();
+        assert!("cache".parse::<IgnorePattern>().is_err());
+        assert!("Kind:cache".parse::<IgnorePattern>().is_err());
+        let e = "oops".parse::<IgnorePattern>().unwrap_err();
         assert_eq!(
             e.to_string(),
             "`oops` is not an allow-list pattern (expected `kind:GLOB`, `name:GLOB` or `frame:GLOB`)"
         );
-        let f: AllowPattern = "frame:regex_automata::*".parse().unwrap();
+        let f: IgnorePattern = "frame:regex_automata::*".parse().unwrap();
         assert!(f.is_frame_pattern());
         assert!(!f.matches("regex_automata::x", "regex_automata::x"));
         assert!(f.matches_frame("regex_automata::util::pool::Pool::get at pool.rs:9"));

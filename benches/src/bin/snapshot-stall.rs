@@ -1,5 +1,5 @@
 //! The stall a live snapshot causes: 1,000 resources holding 100,000 (and 1,000,000)
-//! tagged blocks; while the main thread makes a live report (`LeakReport::capture()`
+//! tagged blocks; while the main thread makes a live report (`LeakReport::of_all()`
 //! judged as live, written as JSON, the work of `LEAKTRACKER_SIGNAL`'s reporter thread),
 //! two worker threads allocate and free, one tagged, one untagged, timing every
 //! alloc+free. Printed: the snapshot's own time (capture, write) and each worker's
@@ -109,7 +109,7 @@ fn main() {
                 w.max_ns.store(0, Ordering::Relaxed);
             }
             let t = Instant::now();
-            let report = LeakReport::capture().at_exit(false);
+            let report = LeakReport::of_all().at_exit(false);
             let captured = t.elapsed();
             report.write_to(dir.join("snap.json")).unwrap();
             let total = t.elapsed();

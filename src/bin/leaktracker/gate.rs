@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use leaktracker::__cli::{allow_list_line, plural, totals_text};
 use leaktracker::report::parse_age;
-use leaktracker::{AllowPattern, LeakReport, Totals};
+use leaktracker::{IgnorePattern, LeakReport, Totals};
 
 use crate::reports::{labels_text, load, load_file};
 
@@ -87,7 +87,7 @@ fn pattern(s: &str) -> Result<String, String> {
     if s.contains(',') {
         return Err("one pattern per --ignore (no commas)".to_string());
     }
-    s.parse::<AllowPattern>().map_err(|e| e.to_string())?;
+    s.parse::<IgnorePattern>().map_err(|e| e.to_string())?;
     Ok(s.to_string())
 }
 
@@ -201,7 +201,7 @@ fn judge_reports(g: &GateArgs) -> Result<u8, String> {
     let mut patterns = Vec::new();
     for p in &g.ignore {
         patterns.push(
-            p.parse::<AllowPattern>()
+            p.parse::<IgnorePattern>()
                 .map_err(|e| format!("gate: --ignore: {e}"))?,
         );
     }
@@ -212,7 +212,7 @@ fn judge_reports(g: &GateArgs) -> Result<u8, String> {
                 Some(d) => r.min_age(d),
                 None => r,
             };
-            r.allow_list(patterns.iter().cloned())
+            r.ignore_all(patterns.iter().cloned())
         })
         .collect();
     Ok(summarize(None, &reports, ""))
