@@ -1,4 +1,4 @@
-//! LeakCheck and std's one-time allocations: the first `println!` (stdout's buffer), a
+//! LeakCheck and std's one-time allocations: a `println!` to the real stdout, a
 //! panic with RUST_BACKTRACE=1, and `thread::current()` do not fail a check; a thread
 //! spawned and joined inside a check does not either. Thread-locals first filled inside a
 //! check, threads not joined, and libtest's output capture buffer cannot be kept out: the
@@ -28,7 +28,9 @@ fn failure(check: LeakCheck) -> String {
 #[allow(clippy::explicit_write)]
 fn child(role: &str) {
     match role {
-        // Run with --nocapture: the first println! of the process, inside a check.
+        // Run with --nocapture: a println! inside a check, straight to stdout. (Not the
+        // process's first: libtest printed `running 1 test` before; the first one is
+        // tests/exit_false_alarm_println.rs, a program without a harness.)
         "println" => {
             let check = LeakCheck::start("prints");
             println!("first line of the process's stdout");
