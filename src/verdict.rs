@@ -33,7 +33,8 @@
 //!    ended; and a site whose retained blocks were all among the first half of the blocks
 //!    allocated at their stack (every later one freed) is warm-up however late the units
 //!    that keep them ended (a stack counts the blocks captured there; each block keeps its
-//!    place in that count). In a report of a live process, a site held only by the most recent units
+//!    place in that count; only stacks the units share, and that took 16 blocks or more,
+//!    count as evidence). In a report of a live process, a site held only by the most recent units
 //!    (every older unit released its blocks there) is a buffer passed on from unit to
 //!    unit — a keep-alive connection's header map — not growth.
 //!
@@ -53,6 +54,7 @@ pub(crate) use crate::allow::frame_matches;
 use crate::allow::{frame_matches_named, frame_name, IgnorePattern};
 use crate::entry::{ReportEntry, StackGroup};
 use crate::resource::Origin;
+use crate::stack::StackId;
 
 /// Fewer units of a kind than this give no evidence of warm-up: what they retain is a leak.
 pub const MIN_UNITS: u64 = 8;
@@ -460,6 +462,8 @@ pub(crate) struct SiteFacts {
     /// their stack (the others made there since were freed): what a unit kept there, it
     /// kept early in the run, however late the unit itself ended.
     pub(crate) early: bool,
+    /// The group's stack in the stack table.
+    pub(crate) stack: Option<StackId>,
 }
 
 impl Candidate {
@@ -564,6 +568,8 @@ struct Retaining {
     ordinals: Vec<u64>,
     /// Whether every block group they retain there is early (see [`SiteFacts::early`]).
     early: bool,
+    /// The distinct stacks of those groups.
+    stacks: Vec<StackId>,
 }
 
 /// The result of judging a set of candidates.
@@ -609,8 +615,14 @@ pub(crate) fn judge(
                 let r = retaining.entry((&c.kind, c.site(gi))).or_insert(Retaining {
                     ordinals: Vec::new(),
                     early: true,
+                    stacks: Vec::new(),
                 });
                 r.early &= first;
+                match c.sites.get(gi).and_then(|s| s.stack) {
+                    Some(id) if !r.stacks.contains(&id) => r.stacks.push(id),
+                    Some(_) => {}
+                    None => r.early = false,
+                }
                 if r.ordinals.last() != Some(&c.ordinal) {
                     r.ordinals.push(c.ordinal);
                 }
@@ -922,8 +934,10 @@ fn judge_group<'c>(
     }
     // The units that keep blocks here ended late, but what they keep was allocated early:
     // among the first half of the blocks made at this stack, every later one freed (the
-    // first units of each class filled a shared map, then waited on something slow).
-    if held.is_some_and(|r| r.early) {
+    // first units of each class filled a shared map, then waited on something slow). Only
+    // where units share stacks: a stack of each unit's own orders that unit's blocks, not
+    // the run's.
+    if held.is_some_and(|r| r.early && r.stacks.len() < r.ordinals.len()) {
         return Err(Why {
             class: "warm-up",
             reason: format!(
@@ -1157,6 +1171,7 @@ mod tests {
         let at = |name: &str, ordinal: u64, ip: usize| {
             let mut c = unit(name, ordinal, 100, &["svc::job::{{closure}}", "svc::run"]);
             c.sites = vec![SiteFacts {
+                stack: None,
                 early: false,
                 frame_ips: vec![ip, 0x9000],
                 grew: false,
@@ -1267,6 +1282,7 @@ mod tests {
                 ],
             );
             c.sites = vec![SiteFacts {
+                stack: None,
                 early: false,
                 frame_ips: vec![0x1000, 0x2000, run_ip],
                 grew: false,
@@ -1300,9 +1316,11 @@ mod tests {
         // waited on something slow and ended last (ordinals 193-200 of 200): by end order
         // retention at the end of the run, by allocation order the first blocks made at a
         // site where every later one was freed.
+        // The keys were allocated at two stacks (the executor's two polling paths).
         let key = |k: u64, early: bool| {
             let mut c = unit(&format!("job-{k}"), 192 + k, 200, BODY);
             c.sites[0].early = early;
+            c.sites[0].stack = Some(StackId::for_test((k % 2) as u32));
             c
         };
         let keys: Vec<Candidate> = (1..=8).map(|k| key(k, true)).collect();
@@ -1318,6 +1336,15 @@ mod tests {
         let mut mixed = keys.clone();
         mixed[3].sites[0].early = false;
         assert_eq!(leaked(&mixed, true).len(), 8);
+        // Each unit at a stack of its own: its blocks' order says nothing of the run's.
+        let own: Vec<Candidate> = (1..=8)
+            .map(|k| {
+                let mut c = key(k, true);
+                c.sites[0].stack = Some(StackId::for_test(100 + k as u32));
+                c
+            })
+            .collect();
+        assert_eq!(leaked(&own, true).len(), 8);
         // The strict verdict lists them whatever their allocation order.
         assert_eq!(
             judge(&keys, Verdict::Strict, true, &[], false).leaks.len(),

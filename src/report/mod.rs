@@ -255,6 +255,7 @@ impl LeakReport {
                         frame_ips: g.frame_ips,
                         grew: g.grew,
                         early: g.early,
+                        stack: g.stack,
                     });
                 }
                 if groups.is_empty() {

@@ -589,6 +589,14 @@ fn hash_ips(ips: &[usize]) -> u64 {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub(crate) struct StackId(u32);
 
+impl StackId {
+    /// An id for the verdict's unit tests, which never read the entry it names.
+    #[cfg(test)]
+    pub(crate) fn for_test(n: u32) -> StackId {
+        StackId(n)
+    }
+}
+
 fn make_id(shard: usize, chunk: usize, offset: usize) -> u32 {
     ((shard << 28) | (chunk << 16) | offset) as u32
 }
@@ -1181,6 +1189,10 @@ pub(crate) struct ResolvedGroup {
     pub(crate) early: bool,
 }
 
+/// Fewer blocks than this captured at a stack say nothing of which came first: a stack
+/// made twice per unit (one kept, one freed) must not pass for warm-up.
+const EARLY_MIN_CAPTURES: u32 = 16;
+
 /// Resolves the stacks of groups of blocks (per resource, from `records::stack_groups`):
 /// key -> groups in the order given. Holds no lock while resolving.
 pub(crate) fn resolve_groups<K: std::hash::Hash + Eq>(
@@ -1200,7 +1212,10 @@ pub(crate) fn resolve_groups<K: std::hash::Hash + Eq>(
                         .and_then(|id| frames.get(&id).cloned())
                         .unwrap_or_default();
                     let early = g.stack.is_some_and(|id| {
-                        g.last_seq > 0 && u64::from(g.last_seq) * 2 <= u64::from(captured_at(id))
+                        let made = captured_at(id);
+                        made >= EARLY_MIN_CAPTURES
+                            && g.last_seq > 0
+                            && u64::from(g.last_seq) * 2 <= u64::from(made)
                     });
                     ResolvedGroup {
                         stack: g.stack,
