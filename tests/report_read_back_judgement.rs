@@ -21,6 +21,13 @@ fn planted_site(t: &LeakTracker) {
 }
 
 #[inline(never)]
+fn planted_site_two(t: &LeakTracker) {
+    let v = black_box(vec![3u8; 30]);
+    t.track(&v, "planted-2", "conn").unwrap();
+    std::mem::forget(v);
+}
+
+#[inline(never)]
 fn other_site(t: &LeakTracker) {
     let v = black_box(vec![2u8; 50]);
     t.track(&v, "other", "conn").unwrap();
@@ -45,6 +52,7 @@ fn main() {
     leaktracker::set_backtraces(Backtraces::All);
     let t = LeakTracker::new();
     planted_site(&t);
+    planted_site_two(&t);
     other_site(&t);
     {
         // One-time state made inside a unit of work: not a leak by default, listed by
@@ -55,22 +63,22 @@ fn main() {
 
     let live = LeakReport::of(&t);
     assert!(!live.is_read_back());
-    assert_eq!(names(&live), ["planted", "other"], "{live}");
+    assert_eq!(names(&live), ["planted", "planted-2", "other"], "{live}");
     assert_eq!(
         names(&LeakReport::of(&t).verdict(Verdict::Strict)),
-        ["planted", "other", "init"]
+        ["planted", "planted-2", "other", "init"]
     );
 
     let back = LeakReport::from_json(&live.to_json()).unwrap();
     assert!(back.is_read_back());
-    assert_eq!(names(&back), ["planted", "other"]);
+    assert_eq!(names(&back), ["planted", "planted-2", "other"]);
     assert_eq!(back.verdict_used(), Verdict::Default);
 
     // Another verdict cannot re-judge what the file does not hold: nothing changes, and
     // the report does not claim a verdict it was not judged with.
     let strict = back.clone().verdict(Verdict::Strict).at_exit(true);
     assert_eq!(strict.verdict_used(), Verdict::Default);
-    assert_eq!(names(&strict), ["planted", "other"]);
+    assert_eq!(names(&strict), ["planted", "planted-2", "other"]);
 
     // A frame pattern: the same on the live report and on the one read back.
     let pattern: IgnorePattern = "frame:*planted_site*".parse().unwrap();
@@ -83,15 +91,25 @@ fn main() {
             .iter()
             .map(|m| (m.pattern.as_str(), m.matched))
             .collect();
-        assert_eq!(m, [("frame:*planted_site*", 1)]);
+        // Two resources at two sites: one group per pattern, each resource counted once.
+        assert_eq!(m, [("frame:*planted_site*", 2)]);
         assert_eq!(
             allow_groups(r),
             [(
                 "matched by the allow-list pattern frame:*planted_site*".to_string(),
-                1,
-                40
+                2,
+                70
             )]
         );
+        let resources: Vec<usize> = r
+            .not_leaks()
+            .iter()
+            .filter(|g| g.class == "allow-list")
+            .map(|g| g.resources)
+            .collect();
+        assert_eq!(resources, [2]);
+        // The two, and `init` (one-time).
+        assert_eq!(r.not_leak_totals().resources, 3, "{r}");
         assert_eq!((r.totals().resources, r.totals().bytes), (1, 50));
     }
     // Filtering again is idempotent, and the filtered report survives its own round trip.

@@ -254,7 +254,8 @@ impl LeakReport {
                     sites.push(SiteFacts {
                         frame_ips: g.frame_ips,
                         grew: g.grew,
-                        early: g.early,
+                        last_seq: g.last_seq,
+                        captured: g.captured,
                         stack: g.stack,
                     });
                 }

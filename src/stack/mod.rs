@@ -660,8 +660,14 @@ pub(crate) fn captured_at(id: StackId) -> u32 {
     let shard = &SHARDS[(raw >> 28) as usize & (STACK_SHARDS - 1)];
     let chunk = (raw >> 16) as usize & 0xFFF;
     let offset = raw as usize & 0xFFFF;
+    if chunk >= MAX_CHUNKS {
+        return 0;
+    }
     let _s = shard.inner.lock();
     let base = shard.chunks[chunk].load(Ordering::Acquire);
+    if base.is_null() {
+        return 0;
+    }
     // SAFETY: as in `frames_of`: `id`'s entry is fully written in a mapped chunk; its
     // count word is only written under the shard lock, which we hold.
     unsafe { *base.add(offset + 1) as u32 }
@@ -740,7 +746,7 @@ fn bump_count(shard: &Shard, id: u32) -> u32 {
     // the caller holds.
     unsafe {
         let count = base.add(offset + 1);
-        *count = (*count + 1).min(u32::MAX as usize);
+        *count = count.read().saturating_add(1).min(u32::MAX as usize);
         *count as u32
     }
 }
@@ -1184,14 +1190,12 @@ pub(crate) struct ResolvedGroup {
     pub(crate) frame_ips: Vec<usize>,
     /// Whether a collection grew to make the block (see [`Resolved::grew`]).
     pub(crate) grew: bool,
-    /// Whether these blocks were all among the first half of the blocks captured at
-    /// their stack (so far): kept when many made there after them were freed.
-    pub(crate) early: bool,
+    /// The latest place of these blocks among those captured at their stack (see
+    /// [`BlockStack::seq`]; 0 without a stack).
+    pub(crate) last_seq: u32,
+    /// How many blocks were captured at their stack so far (0 without a stack).
+    pub(crate) captured: u32,
 }
-
-/// Fewer blocks than this captured at a stack say nothing of which came first: a stack
-/// made twice per unit (one kept, one freed) must not pass for warm-up.
-const EARLY_MIN_CAPTURES: u32 = 16;
 
 /// Resolves the stacks of groups of blocks (per resource, from `records::stack_groups`):
 /// key -> groups in the order given. Holds no lock while resolving.
@@ -1211,12 +1215,6 @@ pub(crate) fn resolve_groups<K: std::hash::Hash + Eq>(
                         .stack
                         .and_then(|id| frames.get(&id).cloned())
                         .unwrap_or_default();
-                    let early = g.stack.is_some_and(|id| {
-                        let made = captured_at(id);
-                        made >= EARLY_MIN_CAPTURES
-                            && g.last_seq > 0
-                            && u64::from(g.last_seq) * 2 <= u64::from(made)
-                    });
                     ResolvedGroup {
                         stack: g.stack,
                         blocks: g.blocks,
@@ -1224,7 +1222,8 @@ pub(crate) fn resolve_groups<K: std::hash::Hash + Eq>(
                         frames: r.frames,
                         frame_ips: r.frame_ips,
                         grew: r.grew,
-                        early,
+                        last_seq: g.last_seq,
+                        captured: g.stack.map_or(0, captured_at),
                     }
                 })
                 .collect();
