@@ -601,27 +601,44 @@ fn make_id(shard: usize, chunk: usize, offset: usize) -> u32 {
     ((shard << 28) | (chunk << 16) | offset) as u32
 }
 
-/// The frames of stored stack `id` (a copy).
-fn frames_of(id: StackId, out: &mut Vec<usize>) {
-    out.clear();
-    let id = id.0;
-    let shard = &SHARDS[(id >> 28) as usize & (STACK_SHARDS - 1)];
-    let chunk = (id >> 16) as usize & 0xFFF;
-    let offset = id as usize & 0xFFFF;
+/// The shard, chunk and word offset that [`make_id`] packed into `id`.
+fn id_parts(id: u32) -> (usize, usize, usize) {
+    (
+        (id >> 28) as usize & (STACK_SHARDS - 1),
+        (id >> 16) as usize & 0xFFF,
+        id as usize & 0xFFFF,
+    )
+}
+
+/// The shard of stored stack `id` and the first word of its entry; `None` if the entry's
+/// chunk is not mapped (which a `StackId` never names).
+fn entry_of(id: StackId) -> Option<(&'static Shard, *mut usize)> {
+    let (shard, chunk, offset) = id_parts(id.0);
+    let shard = &SHARDS[shard];
     if chunk >= MAX_CHUNKS {
-        return;
+        return None;
     }
     let base = shard.chunks[chunk].load(Ordering::Acquire);
     if base.is_null() {
-        return;
+        return None;
     }
+    // SAFETY: `offset` has 16 bits, below `CHUNK_WORDS`: inside the mapped chunk.
+    Some((shard, unsafe { base.add(offset) }))
+}
+
+/// The frames of stored stack `id` (a copy).
+fn frames_of(id: StackId, out: &mut Vec<usize>) {
+    out.clear();
+    let Some((_, entry)) = entry_of(id) else {
+        return;
+    };
     // SAFETY: a `StackId` is only made for an entry fully written before the id was
     // published (under the shard lock, chunk pointer stored with Release; see `StackId`);
     // an entry is a length word, a count word, then that many frames, all inside the
     // chunk, which is never unmapped. The length and frames are never written again.
     unsafe {
-        let len = *base.add(offset);
-        out.extend_from_slice(std::slice::from_raw_parts(base.add(offset + 2), len));
+        let len = *entry;
+        out.extend_from_slice(std::slice::from_raw_parts(entry.add(2), len));
     }
 }
 
@@ -656,21 +673,13 @@ impl BlockStack {
 
 /// How many blocks were captured at stack `id` so far (saturating at `u32::MAX`).
 pub(crate) fn captured_at(id: StackId) -> u32 {
-    let raw = id.0;
-    let shard = &SHARDS[(raw >> 28) as usize & (STACK_SHARDS - 1)];
-    let chunk = (raw >> 16) as usize & 0xFFF;
-    let offset = raw as usize & 0xFFFF;
-    if chunk >= MAX_CHUNKS {
+    let Some((shard, entry)) = entry_of(id) else {
         return 0;
-    }
+    };
     let _s = shard.inner.lock();
-    let base = shard.chunks[chunk].load(Ordering::Acquire);
-    if base.is_null() {
-        return 0;
-    }
     // SAFETY: as in `frames_of`: `id`'s entry is fully written in a mapped chunk; its
     // count word is only written under the shard lock, which we hold.
-    unsafe { *base.add(offset + 1) as u32 }
+    unsafe { *entry.add(1) as u32 }
 }
 
 /// Stores `ips` once and returns its id, with the block's place among those captured
@@ -738,8 +747,7 @@ fn intern(ips: &[usize]) -> Option<BlockStack> {
 /// Counts one more block captured at stored stack `id` of `shard` (whose lock the caller
 /// holds); returns the new count, saturating at `u32::MAX`.
 fn bump_count(shard: &Shard, id: u32) -> u32 {
-    let chunk = (id >> 16) as usize & 0xFFF;
-    let offset = id as usize & 0xFFFF;
+    let (_, chunk, offset) = id_parts(id);
     let base = shard.chunks[chunk].load(Ordering::Relaxed);
     // SAFETY: `id` comes from this shard's index, so its entry is fully written inside a
     // mapped chunk; the count word is only read and written under the shard lock, which
@@ -752,8 +760,7 @@ fn bump_count(shard: &Shard, id: u32) -> u32 {
 }
 
 fn same_frames(shard: &Shard, id: u32, ips: &[usize]) -> bool {
-    let chunk = (id >> 16) as usize & 0xFFF;
-    let offset = id as usize & 0xFFFF;
+    let (_, chunk, offset) = id_parts(id);
     let base = shard.chunks[chunk].load(Ordering::Relaxed);
     // SAFETY: `id` comes from this shard's index, so its entry is fully written inside a
     // mapped chunk; we hold the shard lock.
@@ -1205,6 +1212,11 @@ pub(crate) fn resolve_groups<K: std::hash::Hash + Eq>(
 ) -> HashMap<K, Vec<ResolvedGroup>> {
     let ids: Vec<StackId> = groups.values().flatten().filter_map(|g| g.stack).collect();
     let frames = resolve(r, &ids);
+    // Each stack's count once (a lock each), however many resources share the stack.
+    let mut captured: HashMap<StackId, u32> = HashMap::new();
+    for &id in &ids {
+        captured.entry(id).or_insert_with(|| captured_at(id));
+    }
     groups
         .into_iter()
         .map(|(res, gs)| {
@@ -1223,7 +1235,7 @@ pub(crate) fn resolve_groups<K: std::hash::Hash + Eq>(
                         frame_ips: r.frame_ips,
                         grew: r.grew,
                         last_seq: g.last_seq,
-                        captured: g.stack.map_or(0, captured_at),
+                        captured: g.stack.map_or(0, |id| captured[&id]),
                     }
                 })
                 .collect();
