@@ -32,9 +32,10 @@
 //!    gives no such evidence: what it retains is a leak. Units are ordered by when they
 //!    ended; and a site where a few units keep only a stack's initial fill (the first
 //!    blocks made there, as many made after them and freed: see `initial_fills`) is
-//!    warm-up however late those units ended. In a report of a live process, a site held only by the most recent units
-//!    (every older unit released its blocks there) is a buffer passed on from unit to
-//!    unit — a keep-alive connection's header map — not growth.
+//!    warm-up however late those units ended. In a report of a live process, a site held
+//!    only by the most recent units (every older unit released its blocks there) is a
+//!    buffer passed on from unit to unit — a keep-alive connection's header map — not
+//!    growth.
 //!
 //! Nothing is hidden silently: every block judged not a leak is counted in a summary group
 //! (reason, site, resources, blocks, bytes) shown by the text and JSON reports, in full
@@ -623,6 +624,82 @@ struct Why {
     site: Option<String>,
 }
 
+impl Why {
+    /// A group a user `frame:` pattern matched (`site`: the group's allocating frame).
+    fn allow_listed(p: &IgnorePattern, site: Option<String>) -> Why {
+        Why {
+            class: "allow-list",
+            reason: format!("matched by the allow-list pattern {p}"),
+            key: format!("allow-list\0{p}"),
+            site,
+        }
+    }
+}
+
+/// The not-leak summary groups being added up: one per [`Why::key`], each resource
+/// counted once per group, every block group listed with `show_all`.
+struct NotLeakSums {
+    groups: Vec<NotLeakGroup>,
+    /// The last resource counted in each group.
+    last_seen: Vec<usize>,
+    index: HashMap<String, usize>,
+    show_all: bool,
+}
+
+impl NotLeakSums {
+    /// Starts from `groups` (a report's own, kept as they are; no key reaches them).
+    fn new(groups: Vec<NotLeakGroup>, show_all: bool) -> NotLeakSums {
+        NotLeakSums {
+            last_seen: vec![usize::MAX; groups.len()],
+            groups,
+            index: HashMap::new(),
+            show_all,
+        }
+    }
+
+    /// Adds block group `g` of resource number `res` (`name`, `kind`), judged not a leak.
+    fn add(&mut self, why: Why, res: usize, name: &str, kind: &str, g: &StackGroup) {
+        let groups = &mut self.groups;
+        let last_seen = &mut self.last_seen;
+        let i = *self.index.entry(why.key).or_insert_with(|| {
+            groups.push(NotLeakGroup {
+                class: why.class.to_string(),
+                reason: why.reason,
+                site: why.site,
+                ..NotLeakGroup::default()
+            });
+            last_seen.push(usize::MAX);
+            groups.len() - 1
+        });
+        let ng = &mut groups[i];
+        if last_seen[i] != res {
+            last_seen[i] = res;
+            ng.resources += 1;
+            if ng.examples.len() < 3 {
+                ng.examples.push(name.to_string());
+            }
+        }
+        ng.blocks = ng.blocks.saturating_add(g.blocks);
+        ng.bytes = ng.bytes.saturating_add(g.bytes);
+        if self.show_all {
+            ng.entries.push(NotLeakEntry {
+                name: name.to_string(),
+                kind: kind.to_string(),
+                blocks: g.blocks,
+                bytes: g.bytes,
+                frames: g.frames.clone(),
+            });
+        }
+    }
+
+    /// The groups, largest first.
+    fn finish(mut self) -> Vec<NotLeakGroup> {
+        self.groups
+            .sort_by(|a, b| b.bytes.cmp(&a.bytes).then(b.blocks.cmp(&a.blocks)));
+        self.groups
+    }
+}
+
 /// Judges `candidates`. `frame_patterns` are the user's `frame:GLOB` allow-list entries;
 /// `at_exit` makes open units leaks (they never finished) rather than work in progress.
 pub(crate) fn judge(
@@ -638,30 +715,21 @@ pub(crate) fn judge(
     // Per kind: the ended units of the later half that still hold any block — about how
     // many buffers are being handed on at once (one per keep-alive connection).
     let mut late_holders: HashMap<&str, u64> = HashMap::new();
-    let fills = initial_fills(candidates);
     if verdict == Verdict::Default {
+        let fills = initial_fills(candidates);
         for c in candidates.iter().filter(|c| c.origin.is_unit() && !c.open) {
             if c.ordinal.saturating_mul(2) > c.kind_units {
                 *late_holders.entry(&c.kind).or_default() += 1;
             }
             for (gi, _) in c.groups.iter().enumerate() {
-                let first = c
-                    .sites
-                    .get(gi)
-                    .and_then(|s| s.stack)
-                    .is_some_and(|id| fills.contains(&id));
+                let stack = c.sites.get(gi).and_then(|s| s.stack);
                 let r = retaining.entry((&c.kind, c.site(gi))).or_insert(Retaining {
                     ordinals: Vec::new(),
                     early: true,
                     stacks: Default::default(),
                 });
-                r.early &= first;
-                match c.sites.get(gi).and_then(|s| s.stack) {
-                    Some(id) => {
-                        r.stacks.insert(id);
-                    }
-                    None => r.early = false,
-                }
+                r.early &= stack.is_some_and(|id| fills.contains(&id));
+                r.stacks.extend(stack);
                 if r.ordinals.last() != Some(&c.ordinal) {
                     r.ordinals.push(c.ordinal);
                 }
@@ -669,10 +737,7 @@ pub(crate) fn judge(
         }
     }
     let mut leaks = Vec::new();
-    let mut groups: Vec<NotLeakGroup> = Vec::new();
-    // The last candidate counted in each group (resources are counted once per group).
-    let mut last_seen: Vec<usize> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut sums = NotLeakSums::new(Vec::new(), show_all);
     // Each distinct frame matched against the default rules once: many resources (one
     // per request) share a few hundred stacks, and those stacks most of their frames.
     let mut rule_cache = RuleCache::default();
@@ -700,37 +765,7 @@ pub(crate) fn judge(
                     }
                     kept.push(g.clone());
                 }
-                Err(why) => {
-                    let i = *index.entry(why.key.clone()).or_insert_with(|| {
-                        groups.push(NotLeakGroup {
-                            class: why.class.to_string(),
-                            reason: why.reason.clone(),
-                            site: why.site.clone(),
-                            ..NotLeakGroup::default()
-                        });
-                        last_seen.push(usize::MAX);
-                        groups.len() - 1
-                    });
-                    let ng = &mut groups[i];
-                    if last_seen[i] != ci {
-                        last_seen[i] = ci;
-                        ng.resources += 1;
-                        if ng.examples.len() < 3 {
-                            ng.examples.push(c.name.clone());
-                        }
-                    }
-                    ng.blocks = ng.blocks.saturating_add(g.blocks);
-                    ng.bytes = ng.bytes.saturating_add(g.bytes);
-                    if show_all {
-                        ng.entries.push(NotLeakEntry {
-                            name: c.name.clone(),
-                            kind: c.kind.clone(),
-                            blocks: g.blocks,
-                            bytes: g.bytes,
-                            frames: g.frames.clone(),
-                        });
-                    }
-                }
+                Err(why) => sums.add(why, ci, &c.name, &c.kind, g),
             }
         }
         for (n, m) in frame_matches.iter_mut().zip(&matched_patterns) {
@@ -755,10 +790,9 @@ pub(crate) fn judge(
             verdict: verdicts.join("; "),
         });
     }
-    groups.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(b.blocks.cmp(&a.blocks)));
     Judged {
         leaks,
-        not_leaks: groups,
+        not_leaks: sums.finish(),
         frame_matches,
     }
 }
@@ -775,16 +809,14 @@ pub(crate) fn filter_read_back(
     show_all: bool,
 ) -> Judged {
     let mut frame_matches = vec![0usize; frame_patterns.len()];
-    let mut groups: Vec<NotLeakGroup> = not_leaks.to_vec();
-    // The last entry counted in each group (resources are counted once per group).
-    let mut last_seen: Vec<usize> = vec![usize::MAX; groups.len()];
     if frame_patterns.is_empty() {
         return Judged {
             leaks: entries.to_vec(),
-            not_leaks: groups,
+            not_leaks: not_leaks.to_vec(),
             frame_matches,
         };
     }
+    let mut sums = NotLeakSums::new(not_leaks.to_vec(), show_all);
     let mut leaks = Vec::with_capacity(entries.len());
     for (ei, e) in entries.iter().enumerate() {
         let mut kept = Vec::with_capacity(e.stacks.len());
@@ -801,45 +833,14 @@ pub(crate) fn filter_read_back(
             matched[pi] = true;
             blocks = blocks.saturating_sub(g.blocks);
             bytes = bytes.saturating_sub(g.bytes);
-            let p = frame_patterns[pi];
             let site = allocating_frame(&g.frames).map(str::to_string);
-            let reason = format!("matched by the allow-list pattern {p}");
-            // One group per pattern, as in `judge` (its first site named).
-            let i = match groups
-                .iter()
-                .position(|n| n.class == "allow-list" && n.reason == reason)
-            {
-                Some(i) => i,
-                None => {
-                    groups.push(NotLeakGroup {
-                        class: "allow-list".to_string(),
-                        reason,
-                        site,
-                        ..NotLeakGroup::default()
-                    });
-                    last_seen.push(usize::MAX);
-                    groups.len() - 1
-                }
-            };
-            let ng = &mut groups[i];
-            if last_seen[i] != ei {
-                last_seen[i] = ei;
-                ng.resources += 1;
-                if ng.examples.len() < 3 {
-                    ng.examples.push(e.name.clone());
-                }
-            }
-            ng.blocks = ng.blocks.saturating_add(g.blocks);
-            ng.bytes = ng.bytes.saturating_add(g.bytes);
-            if show_all {
-                ng.entries.push(NotLeakEntry {
-                    name: e.name.clone(),
-                    kind: e.kind.clone(),
-                    blocks: g.blocks,
-                    bytes: g.bytes,
-                    frames: g.frames.clone(),
-                });
-            }
+            sums.add(
+                Why::allow_listed(frame_patterns[pi], site),
+                ei,
+                &e.name,
+                &e.kind,
+                g,
+            );
         }
         for (n, m) in frame_matches.iter_mut().zip(&matched) {
             *n += usize::from(*m);
@@ -853,10 +854,9 @@ pub(crate) fn filter_read_back(
         e.stacks = kept;
         leaks.push(e);
     }
-    groups.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(b.blocks.cmp(&a.blocks)));
     Judged {
         leaks,
-        not_leaks: groups,
+        not_leaks: sums.finish(),
         frame_matches,
     }
 }
@@ -889,12 +889,7 @@ fn judge_group<'c>(
     for (p, m) in frame_patterns.iter().zip(matched_patterns.iter_mut()) {
         if g.frames.iter().any(|f| p.matches_frame(f)) {
             *m = true;
-            return Err(Why {
-                class: "allow-list",
-                reason: format!("matched by the allow-list pattern {p}"),
-                key: format!("allow-list\0{p}"),
-                site,
-            });
+            return Err(Why::allow_listed(p, site));
         }
     }
     if verdict == Verdict::Strict {
