@@ -669,7 +669,7 @@ impl LeakReport {
     /// JSON decoder's, with the line and column (the text this function gave when it
     /// returned the decoder's error type).
     pub fn from_json(json: &str) -> Result<LeakReport, ParseReportError> {
-        let _r = Reentrancy::enter();
+        let r = Reentrancy::enter();
         let j: JsonReport = serde_json::from_str(json).map_err(ParseReportError::new)?;
         let leaks: Vec<ReportEntry> = j
             .leaks
@@ -699,14 +699,16 @@ impl LeakReport {
         // Patterns are kept as match counts only (what they matched is not in the file).
         let min_age = Duration::from_millis(j.min_age_ms);
         let read_back = ReadBack {
-            entries: leaks.clone(),
-            not_leaks: j.not_leaks.clone(),
-            matches: j.allow_list.clone(),
+            entries: leaks,
+            not_leaks: j.not_leaks,
+            matches: j.allow_list,
             allowed: j.allowed,
             younger: j.younger,
             min_age,
         };
-        Ok(LeakReport {
+        // What it lists, its groups and counts come from `read_back`, by `refilter`, as
+        // each later filter makes them again.
+        let mut report = LeakReport {
             pid: j.pid,
             exe: j.exe,
             args: j.args,
@@ -716,12 +718,12 @@ impl LeakReport {
             verdict: j.verdict.parse().unwrap_or_default(),
             at_exit: false,
             show_all: false,
-            not_leaks: j.not_leaks,
-            all: leaks.clone(),
-            leaks,
-            matches: j.allow_list,
-            allowed: j.allowed,
-            younger: j.younger,
+            not_leaks: Vec::new(),
+            all: Vec::new(),
+            leaks: Vec::new(),
+            matches: Vec::new(),
+            allowed: Totals::default(),
+            younger: Totals::default(),
             dropped_records: j.dropped_records,
             allocator_installed: j.allocator_installed,
             backtraces: j.backtraces,
@@ -733,7 +735,9 @@ impl LeakReport {
                 seq: j.seq,
                 trigger: j.trigger,
             },
-        })
+        };
+        report.refilter(&r);
+        Ok(report)
     }
 
     // -----------------------------------------------------------------------------------
