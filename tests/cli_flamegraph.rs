@@ -30,11 +30,7 @@ fn leak() {
 
 fn child(role: &str) {
     match role {
-        "none" => {
-            let v = black_box(vec![1u8; 10]);
-            leaktracker::track_resource(&v, "freed", "database").unwrap();
-            drop(v);
-        }
+        "none" => track_and_free(),
         "leak" => leak(),
         other => panic!("unknown role {other}"),
     }

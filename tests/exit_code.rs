@@ -18,11 +18,7 @@ static TRACKER: LeakTracker = LeakTracker::new();
 
 fn child(role: &str) {
     match role {
-        "none" => {
-            let v = black_box(vec![1u8; 10]);
-            leaktracker::track_resource(&v, "freed", "database").unwrap();
-            drop(v);
-        }
+        "none" => track_and_free(),
         "leak" => {
             let conn = vec![7u8; 100];
             leaktracker::track_resource(&conn, "connection-1", "database").unwrap();

@@ -23,11 +23,7 @@ static TRACKER: LeakTracker = LeakTracker::new();
 
 fn child(role: &str) {
     match role {
-        "none" => {
-            let v = black_box(vec![1u8; 10]);
-            leaktracker::track_resource(&v, "freed", "database").unwrap();
-            drop(v);
-        }
+        "none" => track_and_free(),
         "leak" => leak_pair(&TRACKER),
         "cache" => {
             leak_pair_and_caches(&TRACKER);

@@ -11,7 +11,6 @@ mod common;
 use common::*;
 
 use leaktracker::LeakTracker;
-use std::hint::black_box;
 
 #[global_allocator]
 static ALLOC: leaktracker::TrackingAllocator = leaktracker::TrackingAllocator::system();
@@ -20,11 +19,7 @@ static TRACKER: LeakTracker = LeakTracker::new();
 
 fn child(role: &str) {
     match role {
-        "none" => {
-            let v = black_box(vec![1u8; 10]);
-            leaktracker::track_resource(&v, "freed", "database").unwrap();
-            drop(v);
-        }
+        "none" => track_and_free(),
         "leak" => {
             leak_pair(&TRACKER);
         }

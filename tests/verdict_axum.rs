@@ -242,19 +242,17 @@ fn main() {
     }
     let t = Duration::from_secs(90);
     all_halves(vec![
-        (
-            "correct".into(),
-            Box::new(move || assert_correct(&run_mode("correct", &[], t))),
-        ),
-        (
-            "planted".into(),
-            Box::new(move || {
-                let run = run_mode("planted", &[], t);
-                let planted = (EVERY..=REQUESTS)
+        correct_half(t, assert_correct),
+        planted_half(
+            "planted",
+            t,
+            expect_each(
+                (EVERY..=REQUESTS)
                     .step_by(EVERY)
-                    .map(|n| format!("request-{n}"));
-                assert_planted(&run, &expect_each(planted, "request", BODY as u64));
-            }),
+                    .map(|n| format!("request-{n}")),
+                "request",
+                BODY as u64,
+            ),
         ),
     ]);
 }

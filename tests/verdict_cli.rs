@@ -183,24 +183,20 @@ fn main() {
     }
     let t = Duration::from_secs(60);
     all_halves(vec![
-        (
-            "correct".into(),
-            Box::new(move || assert_correct(&run_mode("correct", &[], t))),
+        correct_half(t, assert_correct),
+        planted_half(
+            "planted-main",
+            t,
+            expect_each(["main".to_string()], "cli", 4096),
         ),
-        (
-            "planted-main".into(),
-            Box::new(move || {
-                let run = run_mode("planted-main", &[], t);
-                assert_planted(&run, &expect_each(["main".to_string()], "cli", 4096));
-            }),
-        ),
-        (
-            "planted-inputs".into(),
-            Box::new(move || {
-                let run = run_mode("planted-inputs", &[], t);
-                let planted = (5..=INPUTS).step_by(5).map(|n| format!("input-{n}"));
-                assert_planted(&run, &expect_each(planted, "input", BODY as u64));
-            }),
+        planted_half(
+            "planted-inputs",
+            t,
+            expect_each(
+                (5..=INPUTS).step_by(5).map(|n| format!("input-{n}")),
+                "input",
+                BODY as u64,
+            ),
         ),
     ]);
 }

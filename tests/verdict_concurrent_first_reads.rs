@@ -68,17 +68,15 @@ fn main() {
     }
     let t = Duration::from_secs(60);
     all_halves(vec![
-        (
-            "correct".into(),
-            Box::new(move || assert_correct_retaining_nothing(&run_mode("correct", &[], t))),
-        ),
-        (
-            "planted".into(),
-            Box::new(move || {
-                let run = run_mode("planted", &[], t);
-                let planted = (1..=WORKERS).map(|i| format!("worker-{i}"));
-                assert_planted(&run, &expect_each(planted, "worker", CHUNK as u64));
-            }),
+        correct_half(t, assert_correct_retaining_nothing),
+        planted_half(
+            "planted",
+            t,
+            expect_each(
+                (1..=WORKERS).map(|i| format!("worker-{i}")),
+                "worker",
+                CHUNK as u64,
+            ),
         ),
     ]);
 }

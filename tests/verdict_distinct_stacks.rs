@@ -71,17 +71,15 @@ fn main() {
     }
     let t = Duration::from_secs(60);
     all_halves(vec![
-        (
-            "correct".into(),
-            Box::new(move || assert_correct_retaining_nothing(&run_mode("correct", &[], t))),
-        ),
-        (
-            "planted".into(),
-            Box::new(move || {
-                let run = run_mode("planted", &[], t);
-                let planted = (1..=REQUESTS).map(|i| format!("request-{i}"));
-                assert_planted(&run, &expect_each(planted, "request", BUF as u64));
-            }),
+        correct_half(t, assert_correct_retaining_nothing),
+        planted_half(
+            "planted",
+            t,
+            expect_each(
+                (1..=REQUESTS).map(|i| format!("request-{i}")),
+                "request",
+                BUF as u64,
+            ),
         ),
     ]);
 }

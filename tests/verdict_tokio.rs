@@ -217,17 +217,15 @@ fn main() {
     }
     let t = Duration::from_secs(120);
     all_halves(vec![
-        (
-            "correct".into(),
-            Box::new(move || assert_correct(&run_mode("correct", &[], t))),
-        ),
-        (
-            "planted".into(),
-            Box::new(move || {
-                let run = run_mode("planted", &[], t);
-                let planted = (10..=JOBS).step_by(10).map(|i| format!("task-{i}"));
-                assert_planted(&run, &expect_each(planted, "job", BODY as u64));
-            }),
+        correct_half(t, assert_correct),
+        planted_half(
+            "planted",
+            t,
+            expect_each(
+                (10..=JOBS).step_by(10).map(|i| format!("task-{i}")),
+                "job",
+                BODY as u64,
+            ),
         ),
     ]);
 }

@@ -91,6 +91,14 @@ pub fn self_sh(role: &str) -> String {
     )
 }
 
+/// The correct program beside [`leak_pair`]: a `Vec` of 10 bytes tracked ("freed",
+/// "database"), then freed: nothing leaks.
+pub fn track_and_free() {
+    let v = std::hint::black_box(vec![1u8; 10]);
+    leaktracker::track_resource(&v, "freed", "database").unwrap();
+    drop(v);
+}
+
 /// The leak most exit and gate tests plant: a tracked `Vec` of 100 bytes ("connection-1",
 /// "database") and a 64-byte block made in a scope of `tracker` ("session-7", "session"):
 /// 2 resources, 2 blocks, 164 B.

@@ -291,9 +291,31 @@ pub fn expect_each(
         .collect()
 }
 
+/// One half of a scenario: its name and its check.
+pub type Half = (String, Box<dyn FnOnce()>);
+
+/// The half where mode `correct` must report no leak, judged by `check`
+/// ([`assert_correct`], or [`assert_correct_retaining_nothing`] for a program that keeps
+/// nothing tagged).
+pub fn correct_half(timeout: Duration, check: fn(&Run)) -> Half {
+    (
+        "correct".into(),
+        Box::new(move || check(&run_mode("correct", &[], timeout))),
+    )
+}
+
+/// The half where `mode` must report exactly the `expected` leaks.
+pub fn planted_half(mode: &str, timeout: Duration, expected: BTreeMap<String, Leak>) -> Half {
+    let mode = mode.to_string();
+    (
+        mode.clone(),
+        Box::new(move || assert_planted(&run_mode(&mode, &[], timeout), &expected)),
+    )
+}
+
 /// Runs every half, even after one fails (each failure's message is printed by the panic
 /// hook as it happens), then fails naming the halves that did.
-pub fn all_halves(halves: Vec<(String, Box<dyn FnOnce()>)>) {
+pub fn all_halves(halves: Vec<Half>) {
     let n = halves.len();
     let failed: Vec<String> = halves
         .into_iter()
