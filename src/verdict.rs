@@ -848,7 +848,25 @@ pub(crate) fn filter_read_back(
         if blocks == 0 && kept.is_empty() {
             continue;
         }
+        let ignored = e.stacks.len() - kept.len();
         let mut e = e.clone();
+        if ignored > 0 {
+            // The entry's verdict was written for all its groups, and a group's own reason
+            // is not in the file: say which part of the entry it no longer describes.
+            let by: Vec<String> = frame_patterns
+                .iter()
+                .zip(&matched)
+                .filter(|(_, m)| **m)
+                .map(|(p, _)| p.to_string())
+                .collect();
+            e.verdict = format!(
+                "{} ({ignored} of its {} stack groups since ignored by {}; this verdict was \
+                 given before)",
+                e.verdict,
+                e.stacks.len(),
+                by.join(", ")
+            );
+        }
         e.allocations = blocks;
         e.bytes = bytes;
         e.stacks = kept;
