@@ -126,10 +126,7 @@ fn main() {
         scenario();
         return;
     }
-    let exe = std::env::current_exe().unwrap();
-    let mut child = common::command(&exe, &[])
-        .args(["--exact", "main", "--nocapture", "--test-threads=1"])
-        .env(common::ROLE, "fork-child")
+    let mut child = common::self_command("fork-child", &[])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

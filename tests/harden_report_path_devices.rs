@@ -107,10 +107,7 @@ fn main() {
         .unwrap();
     let text_link = dir.join("stdout.txt");
     std::os::unix::fs::symlink("/dev/stdout", &text_link).unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let o = command(&exe, &[("LEAKTRACKER_REPORT", text_link.to_str().unwrap())])
-        .args(["--exact", "main", "--nocapture", "--test-threads=1"])
-        .env(ROLE, "leak")
+    let o = self_command("leak", &[("LEAKTRACKER_REPORT", text_link.to_str().unwrap())])
         .stdout(stdout)
         .output()
         .unwrap();

@@ -69,17 +69,12 @@ fn signal_mid_write(
     own_handler: bool,
 ) -> (std::process::ExitStatus, String) {
     let _ = std::fs::remove_file(path);
-    let exe = std::env::current_exe().unwrap();
-    let child = command(&exe, &[("REPORT_PATH", path.to_str().unwrap())])
-        .args(["--exact", "main", "--nocapture", "--test-threads=1"])
-        .env(
-            ROLE,
-            if own_handler {
-                "writer_handler"
-            } else {
-                "writer"
-            },
-        )
+    let role = if own_handler {
+        "writer_handler"
+    } else {
+        "writer"
+    };
+    let child = self_command(role, &[("REPORT_PATH", path.to_str().unwrap())])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
