@@ -646,3 +646,58 @@ fn replace<const F: usize>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Addresses far from any heap this test binary uses (the filter is per address, so
+    /// records here touch no other test's granules); the table never reads them.
+    const BASE: usize = 0x5a00_0000_0000;
+
+    #[test]
+    fn filter_is_exact_per_granule_and_counts_shared_granules() {
+        let table = RecordTable::<1>::new();
+        let a = BASE + 0x1000;
+        for addr in [a, a + 8, a + 16, a + 0x400, a + 0x3f0] {
+            assert!(!table.maybe_contains(addr), "{addr:#x} before any record");
+        }
+        // Two records in one granule (an allocator with 8-byte blocks), one in the next
+        // granule, one further on in the same leaf.
+        for addr in [a, a + 8, a + 16, a + 0x3f0] {
+            table.upsert(addr, |_| 1).unwrap();
+        }
+        for addr in [a, a + 8, a + 16, a + 0x3f0] {
+            assert!(table.maybe_contains(addr), "{addr:#x} recorded");
+        }
+        // The granule before, the one after the last, and further on: no record.
+        for addr in [a - 16, a + 32, a + 0x400] {
+            assert!(!table.maybe_contains(addr), "{addr:#x} has no record");
+        }
+        // A third record in the shared granule, removed again: the granule stays shared.
+        table.upsert(a + 4, |_| 1).unwrap();
+        assert_eq!(table.remove(a + 4, |_| {}), Some(1));
+        assert!(table.maybe_contains(a));
+        // Removing one of the two records of a granule keeps its counter above zero.
+        assert_eq!(table.remove(a, |_| {}), Some(1));
+        assert!(table.maybe_contains(a + 8));
+        assert!(table.maybe_contains(a + 16));
+        assert_eq!(table.remove(a + 8, |_| {}), Some(1));
+        assert!(!table.maybe_contains(a) && !table.maybe_contains(a + 8));
+        assert!(
+            table.maybe_contains(a + 16),
+            "the neighbour granule keeps its count"
+        );
+        // Removing through `update` and `retain_not` counts down too.
+        assert_eq!(table.update(a + 16, |_| (None, ())), Some(()));
+        assert!(!table.maybe_contains(a + 16));
+        table.retain_not(|addr, _| addr == a + 0x3f0);
+        assert!(!table.maybe_contains(a + 0x3f0));
+        assert_eq!(table.stats().records, 0);
+        // A replaced record keeps its granule's count at one.
+        table.upsert(a, |_| 1).unwrap();
+        table.upsert(a, |_| 2).unwrap();
+        assert_eq!(table.remove(a, |_| {}), Some(2));
+        assert!(!table.maybe_contains(a));
+    }
+}
