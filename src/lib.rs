@@ -160,6 +160,8 @@ mod exit;
 pub mod folded;
 mod fork;
 mod guard;
+#[cfg(test)]
+mod header_counts;
 mod lifetime;
 mod live;
 #[cfg(feature = "metrics")]
