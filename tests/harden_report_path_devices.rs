@@ -107,10 +107,13 @@ fn main() {
         .unwrap();
     let text_link = dir.join("stdout.txt");
     std::os::unix::fs::symlink("/dev/stdout", &text_link).unwrap();
-    let o = self_command("leak", &[("LEAKTRACKER_REPORT", text_link.to_str().unwrap())])
-        .stdout(stdout)
-        .output()
-        .unwrap();
+    let o = self_command(
+        "leak",
+        &[("LEAKTRACKER_REPORT", text_link.to_str().unwrap())],
+    )
+    .stdout(stdout)
+    .output()
+    .unwrap();
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     let got = std::fs::read_to_string(&captured).unwrap();
     assert!(got.starts_with("printed before\n"), "{got}");
