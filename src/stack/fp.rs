@@ -52,42 +52,72 @@ fn frame_pointer() -> usize {
     fp
 }
 
+/// What a frame-pointer walk found.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Walk {
+    /// Return addresses written to the front of the output.
+    pub(super) frames: usize,
+    /// Whether the walk ended at std's short-backtrace marker (see `marker`).
+    pub(super) at_marker: bool,
+    /// The address of the frame record the first return address was read from (each
+    /// later one was read from the record the one before it links to: see [`records`]).
+    pub(super) first_record: usize,
+}
+
 /// Fills `ips` with the return addresses of the frame-pointer chain, innermost first,
-/// from the return address out of this function's caller (entry address `caller`), and
-/// `recs` (as long as `ips`) with the address of the frame record each was read from;
-/// the number written and whether the walk ended at std's short-backtrace marker (see
-/// `marker`), or `None` when the stack's bounds are unknown.
+/// from the return address out of this function's caller (entry address `caller`); `None`
+/// when the stack's bounds are unknown.
 ///
 /// Every read is of a word between a local of this function (the stack pointer, near
 /// enough) and the top of the thread's stack, which is mapped memory; each frame must
-/// lie above the one before it, so the walk ends.
+/// lie above the one before it, so the walk ends. Only the first record's address is
+/// kept: the frame-pointer check (`fp_gap`) needs the records only when it cannot answer
+/// from its memo, and reads them again then ([`records`]).
 #[inline(never)]
-pub(super) fn walk(
-    ips: &mut [super::Slot],
-    recs: &mut [super::Slot],
-    caller: usize,
-) -> Option<(usize, bool)> {
+pub(super) fn walk(ips: &mut [super::Slot], caller: usize) -> Option<Walk> {
     let top = stack_top()?;
     let marker = 0u8;
     let low = std::ptr::addr_of!(marker) as usize;
+    let mut walk = Walk::default();
+    // The highest address a frame record (two words) can start at.
+    let Some(last) = top.checked_sub(16) else {
+        return Some(walk);
+    };
     let mut fp = frame_pointer();
-    let mut n = 0;
-    // Return addresses into the caller (`capture`, whose entry is `caller`) are not kept;
-    // they lead the chain unless the caller was built without a frame pointer.
-    let mut skip = true;
-    let mut watch = Watch::new(low, top);
-    while n < ips.len().min(recs.len()) {
-        let inside = fp >= low && fp.checked_add(16).is_some_and(|end| end <= top);
-        if !inside || !fp.is_multiple_of(std::mem::align_of::<usize>()) {
-            break;
+    // Records only go up from here, so `low` is checked once.
+    if fp < low {
+        return Some(walk);
+    }
+    let record = |fp: usize| -> Option<(usize, usize)> {
+        if fp > last || !fp.is_multiple_of(std::mem::align_of::<usize>()) {
+            return None;
         }
-        // SAFETY: `low <= fp`, `fp + 16 <= top` and `fp` is word-aligned: both words lie in
-        // the live part of this thread's stack.
-        let (next, ret) = unsafe {
+        // SAFETY: `low <= fp` (checked above, and records only go up), `fp + 16 <= top`
+        // and `fp` is word-aligned: both words lie in the live part of this thread's stack.
+        Some(unsafe {
             (
                 (fp as *const usize).read_volatile(),
                 ((fp + 8) as *const usize).read_volatile(),
             )
+        })
+    };
+    // The first record returns into the caller (`capture`, whose entry is `caller`): not
+    // kept, unless the caller was built without a frame pointer (then it is the next one's).
+    let Some((next, ret)) = record(fp) else {
+        return Some(walk);
+    };
+    if ret.wrapping_sub(caller) < 4096 {
+        if next <= fp {
+            return Some(walk);
+        }
+        fp = next;
+    }
+    walk.first_record = fp;
+    let mut watch = Watch::new(low, top);
+    let mut n = 0;
+    while n < ips.len() {
+        let Some((next, ret)) = record(fp) else {
+            break;
         };
         // `ret` is in the caller, whose stack pointer is `fp + 16`: a caller outside the
         // instrumented `poll` running is the executor's, and one in std's marker the
@@ -100,22 +130,82 @@ pub(super) fn walk(
         if ret == 0 || frame == Frame::Cut {
             break;
         }
-        if skip && ret.wrapping_sub(caller) < 4096 {
-            skip = false;
-        } else {
-            skip = false;
-            ips[n] = super::Slot::new(ret);
-            recs[n] = super::Slot::new(fp);
-            n += 1;
-            if frame == Frame::Last {
-                // Into std's short-backtrace marker: the runtime's frames.
-                return Some((n, true));
-            }
+        ips[n] = super::Slot::new(ret);
+        n += 1;
+        if frame == Frame::Last {
+            // Into std's short-backtrace marker: the runtime's frames.
+            walk.at_marker = true;
+            break;
         }
         if next <= fp {
             break;
         }
         fp = next;
     }
-    Some((n, false))
+    walk.frames = n;
+    Some(walk)
+}
+
+/// Fills `out` with the frame records of the chain from `first` (a walk's
+/// [`Walk::first_record`]) outwards, as the walk met them, and returns how many: the
+/// record each return address of that walk was read from, while the walk's caller's frame
+/// is still live (the records above it are unchanged).
+#[inline(never)]
+pub(super) fn records(first: usize, out: &mut [super::Slot]) -> usize {
+    let Some(top) = stack_top() else {
+        return 0;
+    };
+    let marker = 0u8;
+    let low = std::ptr::addr_of!(marker) as usize;
+    let mut fp = first;
+    let mut n = 0;
+    while n < out.len() {
+        let inside = fp >= low && fp.checked_add(16).is_some_and(|end| end <= top);
+        if !inside || !fp.is_multiple_of(std::mem::align_of::<usize>()) {
+            break;
+        }
+        out[n] = super::Slot::new(fp);
+        n += 1;
+        // SAFETY: as in `walk`: `low <= fp`, `fp + 16 <= top`, word-aligned.
+        let next = unsafe { (fp as *const usize).read_volatile() };
+        if next <= fp {
+            break;
+        }
+        fp = next;
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[inline(never)]
+    fn walk_here(ips: &mut [super::super::Slot]) -> Walk {
+        let entry = walk_here as fn(&mut [super::super::Slot]) -> Walk as usize;
+        std::hint::black_box(walk(ips, entry)).expect("this thread's stack bounds")
+    }
+
+    /// The records read again from a walk's first record are the ones its return
+    /// addresses came from: the word after record `i` is return address `i`.
+    #[test]
+    fn records_read_again_are_the_walks_records() {
+        let mut ips = [super::super::Slot::uninit(); 64];
+        let w = walk_here(&mut ips);
+        // A debug build keeps frame pointers: the test function, and the harness up to its
+        // short-backtrace marker.
+        assert!(w.frames >= 2, "walked {} frames", w.frames);
+        let ips = super::super::written(&ips, w.frames);
+        let mut recs = [super::super::Slot::uninit(); 64];
+        let k = records(w.first_record, &mut recs[..w.frames]);
+        assert_eq!(k, w.frames);
+        let recs = super::super::written(&recs, k);
+        assert_eq!(recs[0], w.first_record);
+        for (i, (&rec, &ip)) in recs.iter().zip(ips).enumerate() {
+            // SAFETY: `records` returned only records inside this thread's live stack,
+            // of frames that are still live (this function's callers).
+            let ret = unsafe { ((rec + 8) as *const usize).read_volatile() };
+            assert_eq!(ret, ip, "record {i}");
+        }
+    }
 }

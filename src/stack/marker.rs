@@ -124,9 +124,18 @@ impl Watch {
     }
 
     /// The frame with return address `ret`, whose caller's stack pointer is `sp`
-    /// (`sp >= self.limit`): outside the task, returning into the marker, or neither.
-    #[inline(never)]
+    /// (`sp >= self.limit`): outside the task, returning into the marker, or neither. The
+    /// common answer, the remembered marker frame, is given here; the rest out of line.
+    #[inline(always)]
     pub(super) fn ask(&mut self, sp: usize, ret: usize) -> Frame {
+        if sp == self.mark.0 && ret == self.mark.1 && sp <= self.task_stop {
+            return Frame::Last;
+        }
+        self.ask_further(sp, ret)
+    }
+
+    #[inline(never)]
+    fn ask_further(&mut self, sp: usize, ret: usize) -> Frame {
         if sp > self.task_stop {
             return Frame::Cut;
         }

@@ -33,7 +33,13 @@ mod trim;
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 mod fp {
-    pub(super) fn walk(_: &mut [usize], _: &mut [usize], _: usize) -> Option<(usize, bool)> {
+    #[derive(Clone, Copy, Default)]
+    pub(super) struct Walk {
+        pub(super) frames: usize,
+        pub(super) at_marker: bool,
+        pub(super) first_record: usize,
+    }
+    pub(super) fn walk(_: &mut [super::Slot], _: usize) -> Option<Walk> {
         None
     }
 }
@@ -298,27 +304,27 @@ pub(crate) fn capture() -> Option<BlockStack> {
     let out = &mut ips[..want];
     // Every walker is called from this function directly: each drops its own frame and
     // this function's, so a walk starts with the return address out of `capture`.
-    let n = match unwinder() {
-        Unwinder::FramePointers => {
-            let mut recs = [Slot::uninit(); MAX_CAPTURE];
+    let (n, own) = match UNWINDER.load(Ordering::Relaxed) {
+        UNWIND_FP => {
             let entry = capture as fn() -> Option<BlockStack> as usize;
-            let (n, at_marker) = fp::walk(out, &mut recs[..want], entry).unwrap_or((0, false));
+            let w = fp::walk(out, entry).unwrap_or_default();
+            let n = w.frames;
             let own = trim::leading_own(written(out, n));
-            if n < want && n <= own + 2 && !at_marker {
+            if n < want && n <= own + 2 && !w.at_marker {
                 FP_BROKEN.fetch_add(1, Ordering::Relaxed);
-                walk_tables_or_system(out)
-            } else if fp_gap(written(out, n), written(&recs, n), own) {
+                (walk_tables_or_system(out), None)
+            } else if fp_gap(written(out, n), w.first_record, own) {
                 FP_GAPS.fetch_add(1, Ordering::Relaxed);
-                walk_tables_or_system(out)
+                (walk_tables_or_system(out), None)
             } else {
-                n
+                (n, Some(own))
             }
         }
-        Unwinder::Tables => walk_tables_or_system(out),
-        Unwinder::System => walk_system(out),
+        UNWIND_SYSTEM => (walk_system(out), None),
+        _ => (walk_tables_or_system(out), None),
     };
     let walked = written(&ips, n);
-    let own = trim::leading_own(walked);
+    let own = own.unwrap_or_else(|| trim::leading_own(walked));
     intern(&walked[own..])
 }
 
@@ -394,20 +400,27 @@ fn written(out: &[Slot], n: usize) -> &[usize] {
 /// after the allocator's own path.
 const FP_CHECKED_LINKS: usize = 6;
 
-/// Return addresses whose frame-pointer link the unwind tables confirmed, per thread.
+/// Return addresses whose frame-pointer link the unwind tables confirmed, per thread: sets
+/// of `FP_LINK_WAYS`, the newest first (a service's allocation sites share few sets: one
+/// way each cost it a table check on most walks).
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-const FP_LINK_SLOTS: usize = 256;
+const FP_LINK_SETS: usize = 64;
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+const FP_LINK_WAYS: usize = 4;
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+type FpLinkSet = [std::cell::Cell<usize>; FP_LINK_WAYS];
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 thread_local! {
-    static FP_LINKS_OK: [std::cell::Cell<usize>; FP_LINK_SLOTS] =
-        const { [const { std::cell::Cell::new(0) }; FP_LINK_SLOTS] };
+    static FP_LINKS_OK: [FpLinkSet; FP_LINK_SETS] =
+        const { [const { [const { std::cell::Cell::new(0) }; FP_LINK_WAYS] }; FP_LINK_SETS] };
 }
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 #[inline(always)]
-fn fp_link_slot(ip: usize) -> usize {
-    (ip.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) % FP_LINK_SLOTS
+fn fp_link_set(ip: usize) -> usize {
+    (ip.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) % FP_LINK_SETS
 }
 
 /// Whether the frame-pointer chain skipped a frame just above the allocator's own path.
@@ -421,37 +434,56 @@ fn fp_link_slot(ip: usize) -> usize {
 ///
 /// Whether the code at a return address keeps its caller's link is a property of that
 /// code, so a link the tables confirmed once is remembered (per thread, by return
-/// address): a stack walked before is checked with a few loads.
+/// address): a stack walked before is checked with a few loads. `first_record`: the walk's
+/// [`fp::Walk::first_record`], from which the records are read again on a memo miss.
 #[inline(always)]
-fn fp_gap(ips: &[usize], recs: &[usize], own: usize) -> bool {
+fn fp_gap(ips: &[usize], first_record: usize, own: usize) -> bool {
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     {
         let to = (own + FP_CHECKED_LINKS).min(ips.len().saturating_sub(1));
-        let known = |links: &[std::cell::Cell<usize>; FP_LINK_SLOTS]| {
+        let known = |links: &[FpLinkSet; FP_LINK_SETS]| {
             ips[own.min(to)..to]
                 .iter()
-                .all(|&ip| links[fp_link_slot(ip)].get() == ip)
+                .all(|&ip| links[fp_link_set(ip)].iter().any(|way| way.get() == ip))
         };
         if FP_LINKS_OK.try_with(known).unwrap_or(false) {
             return false;
         }
-        match tables::fp_links_agree(ips, recs, own, own + FP_CHECKED_LINKS) {
-            Some(true) => {
-                let _ = FP_LINKS_OK.try_with(|links| {
-                    for &ip in &ips[own.min(to)..to] {
-                        links[fp_link_slot(ip)].set(ip);
-                    }
-                });
-                false
-            }
-            Some(false) => true,
-            None => false,
-        }
+        fp_gap_by_tables(ips, first_record, own, to)
     }
     #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
     {
-        let _ = (ips, recs, own);
+        let _ = (ips, first_record, own);
         false
+    }
+}
+
+/// [`fp_gap`] when its memo does not know every link: the links from `own` to `to`
+/// checked by the unwind tables, and remembered when they agree.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[cold]
+#[inline(never)]
+fn fp_gap_by_tables(ips: &[usize], first_record: usize, own: usize, to: usize) -> bool {
+    let mut recs = [Slot::uninit(); MAX_CAPTURE];
+    let need = (own + FP_CHECKED_LINKS + 1).min(ips.len()).min(MAX_CAPTURE);
+    let k = fp::records(first_record, &mut recs[..need]);
+    match tables::fp_links_agree(ips, written(&recs, k), own, own + FP_CHECKED_LINKS) {
+        Some(true) => {
+            let _ = FP_LINKS_OK.try_with(|links| {
+                for &ip in &ips[own.min(to)..to] {
+                    let set = &links[fp_link_set(ip)];
+                    if set.iter().all(|way| way.get() != ip) {
+                        for w in (1..FP_LINK_WAYS).rev() {
+                            set[w].set(set[w - 1].get());
+                        }
+                        set[0].set(ip);
+                    }
+                }
+            });
+            false
+        }
+        Some(false) => true,
+        None => false,
     }
 }
 
@@ -570,13 +602,18 @@ static SHARDS: [Shard; STACK_SHARDS] = [const {
     }
 }; STACK_SHARDS];
 
+/// The frames' hash: one multiply a frame. A multiply carries an address's bits only
+/// upwards, so the high half is folded down and mixed once at the end (the index and the
+/// shard read bits from the middle and the top).
 fn hash_ips(ips: &[usize]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ ips.len() as u64;
     for &ip in ips {
-        h = (h ^ ip as u64).wrapping_mul(0x1000_0000_01b3);
-        h ^= h >> 29;
+        h = (h ^ ip as u64).wrapping_mul(K);
     }
-    h | 1
+    h ^= h >> 29;
+    h = h.wrapping_mul(K);
+    (h ^ (h >> 32)) | 1
 }
 
 /// A stored stack: `shard << 28 | chunk << 16 | word offset` of its entry in the arenas.
@@ -673,13 +710,29 @@ impl BlockStack {
 
 /// How many blocks were captured at stack `id` so far (saturating at `u32::MAX`).
 pub(crate) fn captured_at(id: StackId) -> u32 {
-    let Some((shard, entry)) = entry_of(id) else {
+    let Some((_, entry)) = entry_of(id) else {
         return 0;
     };
-    let _s = shard.inner.lock();
-    // SAFETY: as in `frames_of`: `id`'s entry is fully written in a mapped chunk; its
-    // count word is only written under the shard lock, which we hold.
-    unsafe { *entry.add(1) as u32 }
+    // SAFETY: as in `frames_of`: `id`'s entry is fully written in a mapped chunk, and its
+    // count word is only accessed atomically.
+    let count = unsafe { count_word(entry) }.load(Ordering::Relaxed);
+    count.min(u32::MAX as usize) as u32
+}
+
+/// Recently interned stacks of this thread, by hash: (hash, id + 1; 0 = empty). A site
+/// that allocates in a loop captures the same stack again and again; found here, it is
+/// matched against its stored frames and counted without the shard's lock or index (the
+/// frames of a stored stack never change and are never freed).
+const RECENT_STACKS: usize = 16;
+
+thread_local! {
+    static RECENT: [std::cell::Cell<(u64, u32)>; RECENT_STACKS] =
+        const { [const { std::cell::Cell::new((0, 0)) }; RECENT_STACKS] };
+}
+
+#[inline(always)]
+fn recent_slot(h: u64) -> usize {
+    (h >> 40) as usize % RECENT_STACKS
 }
 
 /// Stores `ips` once and returns its id, with the block's place among those captured
@@ -689,15 +742,45 @@ fn intern(ips: &[usize]) -> Option<BlockStack> {
         return None;
     }
     let h = hash_ips(ips);
+    let recent = RECENT
+        .try_with(|r| r[recent_slot(h)].get())
+        .unwrap_or((0, 0));
+    if recent.0 == h && recent.1 != 0 {
+        let id = recent.1 - 1;
+        if let Some((_, entry)) = entry_of(StackId(id)) {
+            // SAFETY: `id` was published to this thread by `intern_locked` (under the shard
+            // lock): its entry is fully written in a mapped chunk, and its length and frames
+            // are never written again; the count word is only accessed atomically.
+            unsafe {
+                if same_frames_at(entry, ips) {
+                    return Some(BlockStack {
+                        id: StackId(id),
+                        seq: bump_count(entry),
+                    });
+                }
+            }
+        }
+    }
+    let found = intern_locked(ips, h)?;
+    let _ = RECENT.try_with(|r| r[recent_slot(h)].set((h, found.id.0 + 1)));
+    Some(found)
+}
+
+/// [`intern`] by the shard's index, under its lock.
+fn intern_locked(ips: &[usize], h: u64) -> Option<BlockStack> {
     let shard_no = (h >> (64 - STACK_SHARD_BITS)) as usize;
     let shard = &SHARDS[shard_no];
     let mut s = shard.inner.lock();
     let is = |slot: &IndexSlot| slot.hash == h && same_frames(shard, slot.id1 - 1, ips);
     if let Some(slot) = s.index.get(h, is) {
         let id = slot.id1 - 1;
+        let (_, chunk, offset) = id_parts(id);
+        let base = shard.chunks[chunk].load(Ordering::Relaxed);
         return Some(BlockStack {
             id: StackId(id),
-            seq: bump_count(shard, id),
+            // SAFETY: `id` comes from this shard's index: its entry is fully written inside
+            // a mapped chunk.
+            seq: unsafe { bump_count(base.add(offset)) },
         });
     }
     // New stack: append it to the arena.
@@ -721,7 +804,8 @@ fn intern(ips: &[usize]) -> Option<BlockStack> {
     let base = shard.chunks[chunk].load(Ordering::Relaxed);
     let offset = s.used;
     // SAFETY: `offset + need <= CHUNK_WORDS`, inside the chunk; the shard lock gives
-    // exclusive write access to the unused tail of the arena.
+    // exclusive write access to the unused tail of the arena (nobody holds an id into it
+    // yet, so the count word is not yet read atomically elsewhere).
     unsafe {
         *base.add(offset) = ips.len();
         *base.add(offset + 1) = 1;
@@ -744,19 +828,28 @@ fn intern(ips: &[usize]) -> Option<BlockStack> {
     })
 }
 
-/// Counts one more block captured at stored stack `id` of `shard` (whose lock the caller
-/// holds); returns the new count, saturating at `u32::MAX`.
-fn bump_count(shard: &Shard, id: u32) -> u32 {
-    let (_, chunk, offset) = id_parts(id);
-    let base = shard.chunks[chunk].load(Ordering::Relaxed);
-    // SAFETY: `id` comes from this shard's index, so its entry is fully written inside a
-    // mapped chunk; the count word is only read and written under the shard lock, which
-    // the caller holds.
-    unsafe {
-        let count = base.add(offset + 1);
-        *count = count.read().saturating_add(1).min(u32::MAX as usize);
-        *count as u32
-    }
+/// The count word of the stored stack whose entry starts at `entry`, as an atomic: after
+/// an entry is published it is only read and written through this.
+///
+/// # Safety
+/// * `entry` must be the first word of a published entry (see [`StackId`]).
+#[inline(always)]
+unsafe fn count_word<'a>(entry: *mut usize) -> &'a AtomicUsize {
+    // SAFETY: the word after the length is the entry's count, word-aligned in a chunk that
+    // is never unmapped; every access after publication is atomic (the caller's promise).
+    unsafe { AtomicUsize::from_ptr(entry.add(1)) }
+}
+
+/// Counts one more block captured at the stored stack whose entry starts at `entry`;
+/// returns the new count, saturating at `u32::MAX`.
+///
+/// # Safety
+/// * As [`count_word`].
+#[inline(always)]
+unsafe fn bump_count(entry: *mut usize) -> u32 {
+    // SAFETY: passed on from the caller.
+    let before = unsafe { count_word(entry) }.fetch_add(1, Ordering::Relaxed);
+    before.saturating_add(1).min(u32::MAX as usize) as u32
 }
 
 fn same_frames(shard: &Shard, id: u32, ips: &[usize]) -> bool {
@@ -764,9 +857,26 @@ fn same_frames(shard: &Shard, id: u32, ips: &[usize]) -> bool {
     let base = shard.chunks[chunk].load(Ordering::Relaxed);
     // SAFETY: `id` comes from this shard's index, so its entry is fully written inside a
     // mapped chunk; we hold the shard lock.
+    unsafe { same_frames_at(base.add(offset), ips) }
+}
+
+/// Whether the stored stack whose entry starts at `entry` has the frames `ips`.
+///
+/// # Safety
+/// * `entry` must be the first word of a fully written entry whose writes happened before
+///   this call (its length and frames are never written again).
+#[inline(always)]
+unsafe fn same_frames_at(entry: *const usize, ips: &[usize]) -> bool {
+    // SAFETY: the caller's promise; the length and frames lie inside the chunk.
     unsafe {
-        let len = *base.add(offset);
-        len == ips.len() && std::slice::from_raw_parts(base.add(offset + 2), len) == ips
+        let len = *entry;
+        // Compared a word at a time: a slice `==` calls `memcmp`, a call and a length
+        // dispatch for a dozen words.
+        len == ips.len()
+            && std::slice::from_raw_parts(entry.add(2), len)
+                .iter()
+                .zip(ips)
+                .all(|(a, b)| a == b)
     }
 }
 
@@ -1274,6 +1384,33 @@ mod tests {
                 .any(|f| f.contains("stack::tests::capture_here") && f.contains("stack/mod.rs:")),
             "file:line resolved: {frames:#?}"
         );
+    }
+
+    #[inline(never)]
+    fn capture_block() -> BlockStack {
+        std::hint::black_box(capture()).expect("a stack")
+    }
+
+    /// Threads capturing at one site share its stack, mostly through their recent-stack
+    /// caches (no lock): every capture still gets its own place, 1 to the number made,
+    /// and the stack's count is that number.
+    #[test]
+    fn places_at_a_shared_stack_are_distinct_across_threads() {
+        const THREADS: usize = 4;
+        const EACH: usize = 2_000;
+        let run = || (0..EACH).map(|_| capture_block()).collect::<Vec<_>>();
+        let handles: Vec<_> = (0..THREADS).map(|_| std::thread::spawn(run)).collect();
+        let got: Vec<BlockStack> = handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        let id = got[0].id;
+        assert!(got.iter().all(|b| b.id == id), "one stack for one site");
+        let mut places: Vec<u32> = got.iter().map(|b| b.seq).collect();
+        places.sort_unstable();
+        let want: Vec<u32> = (1..=(THREADS * EACH) as u32).collect();
+        assert_eq!(places, want);
+        assert_eq!(captured_at(id), (THREADS * EACH) as u32);
     }
 
     /// The DWARF reader gives the frames the `backtrace` crate's resolver gives, for
