@@ -17,9 +17,14 @@
 //!   stamped generation; a block from before a clear changes nothing;
 //! * a clear swaps each word for the next generation and zero (bytes first, then blocks).
 //!   Every change of a word is then a read-modify-write, so each word's changes form one
-//!   chain. (With plain stores in `clear`, loom reported an end state of two blocks in
-//!   the old generation after a clear, which the reasoning above rules out; not
-//!   understood, so not relied on: the swaps cost nothing on the allocator path.)
+//!   chain. (Plain stores would do under the memory model, since a read-modify-write reads
+//!   the last value before its own write in the word's modification order. But loom 0.7
+//!   lets a plain store land between the read and the write of a concurrent
+//!   read-modify-write, tokio-rs/loom#254, unfixed in 0.7.3: with stores in `clear` it
+//!   reported an end state of two blocks in the old generation after a clear, which only
+//!   that reordering gives. The issue's own two-thread `swap`-against-`store` example fails
+//!   the same way under this crate's loom. Swaps keep the model checkable, and cost
+//!   nothing on the allocator path.)
 //!
 //! One compare-and-swap makes "still my generation" and "take one away" one step, so no
 //! free lands between a clear's zeroing and its own check: the counters never go below
