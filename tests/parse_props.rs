@@ -10,6 +10,8 @@
 //!   misses, random text, bytes that are not UTF-8) read them before `main`, then tag,
 //!   list and free; each must exit 0 without a panic.
 
+mod common;
+
 use std::ffi::OsString;
 use std::hint::black_box;
 use std::os::unix::ffi::OsStringExt;
@@ -25,7 +27,6 @@ use proptest::test_runner::{Config, TestRunner};
 #[global_allocator]
 static ALLOC: TrackingAllocator = TrackingAllocator::system();
 
-const ROLE: &str = "LEAKTRACKER_TEST_PARSE_ROLE";
 const VARS: [&str; 7] = [
     "LEAKTRACKER_MIN_AGE",
     "LEAKTRACKER_EXIT_CODE",
@@ -186,9 +187,7 @@ fn work_child() {
 }
 
 fn child(role: &str) -> Command {
-    let mut c = Command::new(std::env::current_exe().unwrap());
-    c.args(["--exact", "main", "--nocapture", "--test-threads=1"])
-        .env(ROLE, role);
+    let mut c = common::self_command(role, &[]);
     for v in VARS {
         c.env_remove(v);
     }
@@ -197,7 +196,7 @@ fn child(role: &str) -> Command {
 
 #[test]
 fn main() {
-    match std::env::var(ROLE).as_deref() {
+    match std::env::var(common::ROLE).as_deref() {
         Ok("from_env") => return from_env_child(),
         Ok("work") => return work_child(),
         _ => {}

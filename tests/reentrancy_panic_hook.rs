@@ -4,16 +4,15 @@
 //! reports"; leaktracker wraps the hook at start-up). Re-runs itself as a child with `--nocapture`, so the default hook writes to
 //! the real stderr.
 
+mod common;
+
 use std::hint::black_box;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::process::Command;
 
 use leaktracker::{LeakTracker, TrackingAllocator};
 
 #[global_allocator]
 static ALLOC: TrackingAllocator = TrackingAllocator::system();
-
-const ROLE: &str = "LEAKTRACKER_TEST_PANIC_HOOK_CHILD";
 
 fn child() {
     let t = LeakTracker::new();
@@ -35,14 +34,11 @@ fn child() {
 
 #[test]
 fn main() {
-    if std::env::var_os(ROLE).is_some() {
+    if common::role().is_some() {
         child();
         return;
     }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "main", "--nocapture"])
-        .env(ROLE, "1")
-        .env("RUST_BACKTRACE", "1")
+    let out = common::self_command("panic", &[("RUST_BACKTRACE", "1")])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
