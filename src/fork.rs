@@ -3,10 +3,11 @@
 //! does not exist in it.
 //!
 //! The lock order, which every path keeps and the prepare handler follows (so it cannot
-//! deadlock): the registry lock (`resource.rs`, tracker code only), then a record shard,
-//! then a block-stack shard (`records.rs`; the allocator path holds at most one record
-//! shard and, under it, one block-stack shard, and never allocates under them), then a
-//! stack-table shard (`stack`, taken with none of the others held). The handler runs before libc takes its own malloc locks
+//! deadlock): the registry lock (`resource.rs`, tracker code only), then a record shard
+//! (`records.rs`, which keeps the blocks' stacks beside their records under the same lock;
+//! the allocator path holds at most one record shard, and never allocates under it), then
+//! a stack-table shard (`stack`, taken with none of the others held). The handler runs
+//! before libc takes its own malloc locks
 //! for the fork (glibc's come after every handler), and before the prepare handler of an
 //! inner allocator that registers its own (jemalloc's): see [`register_once`].
 
@@ -39,7 +40,7 @@ extern "C" fn prepare() {
 }
 
 extern "C" fn after() {
-    // SAFETY: `prepare` took the registry lock, every record and block-stack shard lock
+    // SAFETY: `prepare` took the registry lock, every record shard lock
     // and the stack-table locks, and forgot the guards; this runs once after the fork, in
     // the parent and in the child.
     unsafe {

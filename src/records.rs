@@ -4,18 +4,16 @@
 //! a block after the fact or move it to another resource, untag it, clear a tracker, count
 //! blocks by resource and stack).
 //!
-//! Two tables, both keyed by block address and private to this module:
-//! * `RECORDS`: one [`Record`] per tagged block (its size and resource);
-//! * `BLOCK_STACKS`: the allocation stack of the recorded blocks that have one. A stack
-//!   entry exists only beside a record.
+//! One table, keyed by block address and private to this module: `RECORDS`, one
+//! [`Record`] per tagged block (its size and resource), and beside a record, as its side
+//! word (`table::Side`), the block's allocation stack if one was captured. A stack word
+//! exists only beside a record.
 //!
 //! A resource's counters (live blocks and bytes) change with its records, under the
 //! record's shard lock. At most one record shard lock is held at a time. A block's stack
-//! entry is written under its record's shard lock (a block-stack shard under a record
-//! shard, never the reverse; `fork.rs` takes them in that order), so `clear`, which drops
-//! both under that lock, finds both or neither. The block's owner (a free, a realloc,
-//! `untrack`) drops the stack right after the record: no other thread can record that
-//! address in between.
+//! word lives in the same shard, under the same lock: every operation changes a record
+//! and its stack in one step (so `clear` finds both or neither), and the allocator path
+//! takes one lock per block, with or without stacks.
 
 use std::collections::HashMap;
 
@@ -23,12 +21,12 @@ use crate::cleared::Generation;
 use crate::guard::Reentrancy;
 use crate::resource::{hot, ResourceId, TrackerId, RES_BITS};
 use crate::stack::{self, BlockStack, StackCount, StackId};
-use crate::table::{Full, RecordTable, TableStats};
+use crate::table::{Full, RecordTable, Side, TableStats};
 
-/// The record of every tagged block in the process: address -> [`Record`] word.
+/// The record of every tagged block in the process: address -> [`Record`] word; its side
+/// words: address -> [`BlockStack`] word, for the recorded blocks that have a captured
+/// stack.
 static RECORDS: RecordTable<0> = RecordTable::new();
-/// Address -> [`BlockStack`] word, for recorded blocks that have a captured stack.
-static BLOCK_STACKS: RecordTable<1> = RecordTable::new();
 
 /// Block sizes are below this (1 TiB); a larger block's record is dropped and counted.
 const MAX_BLOCK_SIZE: usize = 1 << (64 - RES_BITS);
@@ -95,11 +93,11 @@ impl Record {
     }
 }
 
-/// A word read back from `BLOCK_STACKS`.
+/// A side word read back from `RECORDS`.
 #[inline(always)]
 fn stack_of_word(w: u64) -> BlockStack {
-    // SAFETY: `BLOCK_STACKS` only holds `BlockStack::word`s (`set_stack` is its one
-    // writer).
+    // SAFETY: `RECORDS`'s side words are only `BlockStack::word`s (`set_stack` is their
+    // one writer).
     unsafe { BlockStack::from_word(w) }
 }
 
@@ -123,7 +121,7 @@ pub(crate) fn record(block: *mut u8, size: usize, res: ResourceId, stack: Option
     }
     let addr = block as usize;
     let h = hot(res);
-    let _ = RECORDS.upsert(addr, |old| {
+    let _ = RECORDS.upsert(addr, |old, side| {
         if let Some(stale) = old {
             // A record for a block that was freed behind our back (it cannot be live).
             // SAFETY: a word `RECORDS` handed back.
@@ -133,51 +131,36 @@ pub(crate) fn record(block: *mut u8, size: usize, res: ResourceId, stack: Option
         // A block stack exists only beside a record: a new record without a stack has
         // none to forget (the common case, with backtraces off).
         if stack.is_some() || old.is_some() {
-            set_stack(addr, stack);
+            set_stack(side, addr, stack);
         }
         Record::new(size, res).word()
     });
 }
 
-/// Sets (or clears) the allocation stack of a block whose record is being written, under
-/// the record's shard lock: a `clear` walking that shard then finds both or neither, so
-/// no stack entry outlives its record. (A block-stack shard under a record shard is the
-/// lock order; see `fork.rs`.)
-#[inline]
-fn set_stack(addr: usize, stack: Option<BlockStack>) {
-    match stack {
-        Some(id) => {
-            let _ = BLOCK_STACKS.upsert(addr, |_| id.word());
-        }
-        None => forget_stack(addr),
-    }
-}
-
-/// Forgets the allocation stack of a block, if it has one.
+/// Sets (or, with `None`, forgets) the allocation stack of the block at `addr`, whose
+/// record's shard `side` is.
 #[inline(always)]
-fn forget_stack(addr: usize) {
-    if stack::ever_on() {
-        forget_stack_slow(addr);
+fn set_stack(side: &mut Side<'_>, addr: usize, stack: Option<BlockStack>) {
+    match stack {
+        // Without memory for it the block has no stack (counted in the side stats).
+        Some(s) => {
+            let _ = side.set(addr, s.word());
+        }
+        None => {
+            side.take(addr);
+        }
     }
 }
 
-#[cold]
-#[inline(never)]
-fn forget_stack_slow(addr: usize) {
-    if BLOCK_STACKS.maybe_contains(addr) {
-        BLOCK_STACKS.remove(addr, |_| {});
-    }
-}
-
-/// Forgets the record of a block being freed, if it has one.
+/// Forgets the record of a block being freed, if it has one, and its stack.
 #[inline]
 pub(crate) fn forget(block: *mut u8) {
     let addr = block as usize;
-    // SAFETY: a word `RECORDS` handed back.
-    let found = RECORDS.remove(addr, |w| unsafe { Record::from_word(w) }.uncount());
-    if found.is_some() {
-        forget_stack(addr);
-    }
+    RECORDS.remove(addr, |w, side| {
+        // SAFETY: a word `RECORDS` handed back.
+        unsafe { Record::from_word(w) }.uncount();
+        side.take(addr);
+    });
 }
 
 /// A record taken out of the table while its block is reallocated.
@@ -202,17 +185,14 @@ pub(crate) fn take(block: *mut u8) -> Option<Taken> {
     let addr = block as usize;
     // Set under the shard lock whenever a record is removed.
     let mut gen = Generation::NEVER;
-    let w = RECORDS.remove(addr, |w| {
+    let mut stack = None;
+    let w = RECORDS.remove(addr, |w, side| {
         // SAFETY: a word `RECORDS` handed back.
         gen = hot(unsafe { Record::from_word(w) }.resource())
             .cleared()
             .now();
+        stack = side.take(addr).map(stack_of_word);
     })?;
-    let stack = if stack::ever_on() && BLOCK_STACKS.maybe_contains(addr) {
-        BLOCK_STACKS.remove(addr, |_| {}).map(stack_of_word)
-    } else {
-        None
-    };
     Some(Taken {
         // SAFETY: a word `RECORDS` handed back.
         rec: unsafe { Record::from_word(w) },
@@ -233,7 +213,7 @@ pub(crate) fn put(block: *mut u8, taken: Taken, size: usize) {
         h.remove_block(old_size);
         return;
     }
-    let stored = RECORDS.upsert_or_remove(addr, |old| {
+    let stored = RECORDS.upsert_or_remove(addr, |old, side| {
         if let Some(stale) = old {
             // SAFETY: a word `RECORDS` handed back.
             unsafe { Record::from_word(stale) }.uncount();
@@ -242,12 +222,12 @@ pub(crate) fn put(block: *mut u8, taken: Taken, size: usize) {
         if !h.cleared().unchanged_since(taken.gen) {
             h.remove_block(old_size);
             if old.is_some() {
-                forget_stack(addr); // the stale record's, which goes too
+                side.take(addr); // the stale record's, which goes too
             }
             return None;
         }
         h.resize_block(old_size, size);
-        set_stack(addr, taken.stack);
+        set_stack(side, addr, taken.stack);
         Some(Record::new(size, res).word())
     });
     if stored.is_err() {
@@ -261,7 +241,7 @@ pub(crate) fn put(block: *mut u8, taken: Taken, size: usize) {
 /// Runs `f` on the resource of `addr`'s record, under its shard lock (so the resource is
 /// alive while `f` runs: `f` may take a hold on it). `None` without a record.
 pub(crate) fn with_resource_of<R>(block: *mut u8, f: impl FnOnce(ResourceId) -> R) -> Option<R> {
-    RECORDS.update(block as usize, |w| {
+    RECORDS.update(block as usize, |w, _| {
         // SAFETY: a word `RECORDS` handed back.
         (Some(w), f(unsafe { Record::from_word(w) }.resource()))
     })
@@ -279,7 +259,7 @@ pub(crate) fn retag(
 ) -> Result<(), Full> {
     let addr = block as usize;
     let h = hot(res);
-    RECORDS.upsert(addr, |old| {
+    RECORDS.upsert(addr, |old, side| {
         // SAFETY: a word `RECORDS` handed back.
         let size = match old.map(|w| unsafe { Record::from_word(w) }) {
             Some(was) => {
@@ -289,7 +269,7 @@ pub(crate) fn retag(
             None => size,
         };
         h.add_block(size);
-        set_stack(addr, stack);
+        set_stack(side, addr, stack);
         Record::new(size, res).word()
     })
 }
@@ -297,22 +277,19 @@ pub(crate) fn retag(
 /// Removes the record of `addr` if its resource belongs to `tracker`; `true` if it did.
 pub(crate) fn untag(block: *mut u8, tracker: TrackerId) -> bool {
     let addr = block as usize;
-    let removed = RECORDS
-        .update(addr, |w| {
+    RECORDS
+        .update(addr, |w, side| {
             // SAFETY: a word `RECORDS` handed back.
             let rec = unsafe { Record::from_word(w) };
             if hot(rec.resource()).tracker() == tracker {
                 rec.uncount();
+                side.take(addr);
                 (None, true)
             } else {
                 (Some(w), false)
             }
         })
-        .unwrap_or(false);
-    if removed {
-        forget_stack(addr);
-    }
-    removed
+        .unwrap_or(false)
 }
 
 /// Removes every record of `tracker`'s resources; the blocks stay allocated, untagged.
@@ -324,12 +301,12 @@ pub(crate) fn untag(block: *mut u8, tracker: TrackerId) -> bool {
 /// and its loom model are in `cleared.rs`).
 pub(crate) fn clear(tracker: TrackerId) {
     crate::resource::while_clearing(tracker, || {
-        RECORDS.retain_not(|addr, w| {
+        RECORDS.retain_not(|addr, w, side| {
             // SAFETY: a word `RECORDS` handed back.
             let rec = unsafe { Record::from_word(w) };
             if hot(rec.resource()).tracker() == tracker {
                 rec.uncount();
-                forget_stack(addr);
+                side.take(addr);
                 true
             } else {
                 false
@@ -351,8 +328,8 @@ pub(crate) fn stack_groups(
     }
     let wanted: std::collections::HashSet<ResourceId> = resources.iter().copied().collect();
     let records = RECORDS.copy_all();
-    let stacks: HashMap<usize, BlockStack> = BLOCK_STACKS
-        .copy_all()
+    let stacks: HashMap<usize, BlockStack> = RECORDS
+        .copy_side()
         .into_iter()
         .map(|(a, w)| (a, stack_of_word(w)))
         .collect();
@@ -392,7 +369,7 @@ pub(crate) fn stack_groups(
 
 /// The counters of the record table and of the block-to-stack table.
 pub(crate) fn stats() -> (TableStats, TableStats) {
-    (RECORDS.stats(), BLOCK_STACKS.stats())
+    (RECORDS.stats(), RECORDS.side_stats())
 }
 
 /// Caps the number of records (see `crate::set_max_records`).
@@ -400,10 +377,9 @@ pub(crate) fn set_max_records(max: Option<usize>) {
     RECORDS.set_max_records(max);
 }
 
-/// Takes every record and block-stack shard lock, in that order (for `fork`).
+/// Takes every record shard lock (for `fork`).
 pub(crate) fn lock_for_fork() {
     RECORDS.lock_all();
-    BLOCK_STACKS.lock_all();
 }
 
 /// Releases the locks taken by [`lock_for_fork`].
@@ -414,7 +390,6 @@ pub(crate) fn lock_for_fork() {
 pub(crate) unsafe fn force_unlock_for_fork() {
     // SAFETY: the caller promises `lock_for_fork` took these locks and forgot the guards.
     unsafe {
-        BLOCK_STACKS.force_unlock_all();
         RECORDS.force_unlock_all();
     }
 }

@@ -103,10 +103,85 @@ pub(crate) struct Full;
 
 struct ShardInner {
     records: OpenTable<Slot>,
+    /// A second word for some of the shard's records (the block-stack words), keyed by
+    /// address like them and under the same lock (see [`Side`]).
+    side: OpenTable<Slot>,
     /// `records.len()` at which an insert must look at growth or the cap (`make_room`).
     grow_at: usize,
     /// Records this shard could not take.
     dropped: u64,
+    /// Side words this shard could not take (no memory).
+    side_dropped: u64,
+}
+
+/// The side words of a locked shard: a second `u64` for some of its records (the
+/// block-stack words of `records.rs`), kept beside them under the same shard lock, so the
+/// allocator path changes a record and its side word under one lock. Only the closures of
+/// [`RecordTable`]'s methods get one, for the shard of the address they were given; the
+/// side words of a shard are only those of its addresses. No filter: a side word is
+/// looked for only where its record was found. Unlike the records, side words have no cap.
+pub(crate) struct Side<'a> {
+    slots: &'a mut OpenTable<Slot>,
+    dropped: &'a mut u64,
+}
+
+impl Side<'_> {
+    /// Sets the side word of `addr` to `val`; `false` (counted as dropped) when there is
+    /// no memory for a new one: `addr` then has none.
+    #[inline]
+    pub(crate) fn set(&mut self, addr: usize, val: u64) -> bool {
+        let h = hash(addr);
+        if !self.slots.has_room() && !self.slots.grow(INITIAL_CAPACITY) {
+            // Replacing needs no room.
+            if let Entry::Occupied(mut o) = self.slots.entry(h, |s| s.addr == addr) {
+                o.get_mut().val = val;
+                return true;
+            }
+            *self.dropped += 1;
+            return false;
+        }
+        match self.slots.entry(h, |s| s.addr == addr) {
+            Entry::Occupied(mut o) => o.get_mut().val = val,
+            Entry::Vacant(v) => v.insert(Slot { addr, val }),
+            Entry::Full => {
+                // Cannot happen: `has_room` above.
+                *self.dropped += 1;
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Removes the side word of `addr` and returns it, if it has one.
+    #[inline]
+    pub(crate) fn take(&mut self, addr: usize) -> Option<u64> {
+        if self.slots.len() == 0 {
+            return None;
+        }
+        self.slots
+            .remove(hash(addr), |s| s.addr == addr)
+            .map(|s| s.val)
+    }
+}
+
+impl ShardInner {
+    /// The shard's side words.
+    #[inline(always)]
+    fn side(&mut self) -> Side<'_> {
+        self.split().1
+    }
+
+    /// The records and the side words, borrowed apart.
+    #[inline(always)]
+    fn split(&mut self) -> (&mut OpenTable<Slot>, Side<'_>) {
+        (
+            &mut self.records,
+            Side {
+                slots: &mut self.side,
+                dropped: &mut self.side_dropped,
+            },
+        )
+    }
 }
 
 #[repr(align(64))]
@@ -114,7 +189,11 @@ struct Shard {
     inner: spin::Mutex<ShardInner>,
 }
 
-/// Number of record tables (each has a filter of its own, picked by its `F`).
+/// Number of record tables (each has a filter of its own, picked by its `F`): the
+/// process's one, and in unit tests one more, for the tables they make.
+#[cfg(not(test))]
+pub(crate) const TABLES: usize = 1;
+#[cfg(test)]
 pub(crate) const TABLES: usize = 2;
 
 /// One directory entry: a window's leaf of `LEAF_LEN` counters, or null.
@@ -150,11 +229,10 @@ static FILTERS: [FilterRef; TABLES] = [
         "leaktracker: cannot map 8 MiB for the record filter of a heap region (out of \
          memory or address space?): tagged blocks there are not tracked (counted as dropped)\n",
     ),
+    #[cfg(test)]
     FilterRef::new(
-        "leaktracker: cannot map 8 MiB for the backtrace filter (out of memory or address \
-         space?): allocation stacks are not recorded\n",
-        "leaktracker: cannot map 8 MiB for the backtrace filter of a heap region (out of \
-         memory or address space?): allocation stacks there are not recorded\n",
+        "leaktracker: (unit test table) cannot map its filter\n",
+        "leaktracker: (unit test table) cannot map a leaf of its filter\n",
     ),
 ];
 
@@ -265,8 +343,10 @@ impl<const F: usize> RecordTable<F> {
                 Shard {
                     inner: spin::Mutex::new(ShardInner {
                         records: OpenTable::new(),
+                        side: OpenTable::new(),
                         grow_at: 0,
                         dropped: 0,
+                        side_dropped: 0,
                     }),
                 }
             }; SHARDS],
@@ -330,14 +410,14 @@ impl<const F: usize> RecordTable<F> {
     /// and returns the value to store; it must not allocate or panic, and may take only
     /// locks that are never held while one of this table's locks is taken. It does not run
     /// when the table cannot take a new record (`Err(Full)`, counted as dropped); once it
-    /// has run, the value is stored.
+    /// has run, the value is stored. `value` may change the shard's [`Side`] words.
     #[inline]
     pub(crate) fn upsert(
         &self,
         addr: usize,
-        value: impl FnOnce(Option<u64>) -> u64,
+        value: impl FnOnce(Option<u64>, &mut Side<'_>) -> u64,
     ) -> Result<(), Full> {
-        let r = self.with_shard(addr, |s| s.upsert(addr, |old| Some(value(old))));
+        let r = self.with_shard(addr, |s| s.upsert(addr, |old, side| Some(value(old, side))));
         match r {
             Ok(_) => Ok(()),
             Err(e) => {
@@ -354,7 +434,7 @@ impl<const F: usize> RecordTable<F> {
     pub(crate) fn upsert_or_remove(
         &self,
         addr: usize,
-        value: impl FnOnce(Option<u64>) -> Option<u64>,
+        value: impl FnOnce(Option<u64>, &mut Side<'_>) -> Option<u64>,
     ) -> Result<bool, Full> {
         let r = self.with_shard(addr, |s| s.upsert(addr, value));
         if r.is_err() {
@@ -363,13 +443,17 @@ impl<const F: usize> RecordTable<F> {
         r
     }
 
-    /// Removes a record and returns its value. `on_remove(val)` runs under the lock.
+    /// Removes a record and returns its value. `on_remove(val, side)` runs under the lock.
     #[inline]
-    pub(crate) fn remove(&self, addr: usize, on_remove: impl FnOnce(u64)) -> Option<u64> {
+    pub(crate) fn remove(
+        &self,
+        addr: usize,
+        on_remove: impl FnOnce(u64, &mut Side<'_>),
+    ) -> Option<u64> {
         self.with_shard(addr, |s| {
             let v = s.remove(addr);
             if let Some(v) = v {
-                on_remove(v);
+                on_remove(v, &mut s.inner.side());
             }
             v
         })
@@ -381,16 +465,17 @@ impl<const F: usize> RecordTable<F> {
     pub(crate) fn update<R>(
         &self,
         addr: usize,
-        f: impl FnOnce(u64) -> (Option<u64>, R),
+        f: impl FnOnce(u64, &mut Side<'_>) -> (Option<u64>, R),
     ) -> Option<R> {
         self.with_shard(addr, |s| {
             let dir = s.dir;
-            let Entry::Occupied(o) = s.inner.records.entry(hash(addr), |s| s.addr == addr) else {
+            let (records, mut side) = s.inner.split();
+            let Entry::Occupied(o) = records.entry(hash(addr), |s| s.addr == addr) else {
                 return None;
             };
             let mut out = None;
             replace::<F>(o, dir, addr, |old| {
-                let (new, r) = f(old);
+                let (new, r) = f(old, &mut side);
                 out = Some(r);
                 new
             });
@@ -401,7 +486,7 @@ impl<const F: usize> RecordTable<F> {
     /// Removes every record for which `remove(addr, val)` is true, shard by shard; `remove`
     /// runs under the shard lock (no allocation, no panic inside it; it may take locks that
     /// are never held while one of this table's locks is taken).
-    pub(crate) fn retain_not(&self, mut remove: impl FnMut(usize, u64) -> bool) {
+    pub(crate) fn retain_not(&self, mut remove: impl FnMut(usize, u64, &mut Side<'_>) -> bool) {
         for shard in &self.shards {
             let mut inner = shard.inner.lock();
             let mut view = ShardView::<F> {
@@ -431,6 +516,39 @@ impl<const F: usize> RecordTable<F> {
             }
         }
         out
+    }
+
+    /// A copy of every [`Side`] word, `(addr, val)`, taken shard by shard (as
+    /// [`copy_all`](Self::copy_all)).
+    pub(crate) fn copy_side(&self) -> Vec<(usize, u64)> {
+        let mut out = Vec::new();
+        for shard in &self.shards {
+            loop {
+                let len = shard.inner.lock().side.len();
+                out.reserve(len + 16);
+                let inner = shard.inner.lock();
+                if out.capacity() - out.len() < inner.side.len() {
+                    continue; // grew in between: size again
+                }
+                // No reallocation: the capacity was checked above.
+                out.extend(inner.side.iter().map(|s| (s.addr, s.val)));
+                break;
+            }
+        }
+        out
+    }
+
+    /// Counts of the [`Side`] words: words (`records`), words that found no memory
+    /// (`dropped`), bytes mapped for them.
+    pub(crate) fn side_stats(&self) -> TableStats {
+        let mut st = TableStats::default();
+        for shard in &self.shards {
+            let inner = shard.inner.lock();
+            st.records += inner.side.len();
+            st.dropped += inner.side_dropped;
+            st.table_bytes += inner.side.bytes();
+        }
+        st
     }
 
     /// Counts: records, records dropped, bytes of table memory mapped.
@@ -533,45 +651,52 @@ impl<const F: usize> ShardView<'_, F> {
     fn upsert(
         &mut self,
         addr: usize,
-        value: impl FnOnce(Option<u64>) -> Option<u64>,
+        value: impl FnOnce(Option<u64>, &mut Side<'_>) -> Option<u64>,
     ) -> Result<bool, Full> {
         let h = hash(addr);
         let room = self.inner.records.len() < self.inner.grow_at || self.make_room();
         // After `make_room`: the first growth maps the directory.
         let dir = self.dir;
-        if !room {
-            // No room for a new record; replacing an existing one needs none.
-            if let Entry::Occupied(o) = self.inner.records.entry(h, |s| s.addr == addr) {
-                return Ok(replace::<F>(o, dir, addr, |v| value(Some(v))));
+        let dropped = {
+            let (records, mut side) = self.inner.split();
+            if !room {
+                // No room for a new record; replacing an existing one needs none.
+                if let Entry::Occupied(o) = records.entry(h, |s| s.addr == addr) {
+                    return Ok(replace::<F>(o, dir, addr, |v| value(Some(v), &mut side)));
+                }
+                true
+            } else {
+                // One probe walk: the record of `addr` (a stale one) or the first empty slot.
+                match records.entry(h, |s| s.addr == addr) {
+                    Entry::Occupied(o) => {
+                        return Ok(replace::<F>(o, dir, addr, |v| value(Some(v), &mut side)))
+                    }
+                    Entry::Vacant(v) => {
+                        // No counter for it (its window's leaf refused, or an address
+                        // above the directory), or one that cannot count another record:
+                        // dropped.
+                        match counter::<F>(dir, addr, true)
+                            .filter(|c| c.load(Ordering::Relaxed) != u8::MAX)
+                        {
+                            Some(counter) => {
+                                let Some(val) = value(None, &mut side) else {
+                                    return Ok(false);
+                                };
+                                v.insert(Slot { addr, val });
+                                count(counter, 1);
+                                return Ok(true);
+                            }
+                            None => true,
+                        }
+                    }
+                    // Cannot happen: `make_room` keeps the load factor at 3/4.
+                    Entry::Full => true,
+                }
             }
-            self.inner.dropped += 1;
-            return Err(Full);
-        }
-        // One probe walk: the record of `addr` (a stale one) or the first empty slot.
-        match self.inner.records.entry(h, |s| s.addr == addr) {
-            Entry::Occupied(o) => Ok(replace::<F>(o, dir, addr, |v| value(Some(v)))),
-            Entry::Vacant(v) => {
-                let Some(counter) =
-                    counter::<F>(dir, addr, true).filter(|c| c.load(Ordering::Relaxed) != u8::MAX)
-                else {
-                    // No counter for it (its window's leaf refused, or an address above the
-                    // directory), or one that cannot count another record.
-                    self.inner.dropped += 1;
-                    return Err(Full);
-                };
-                let Some(val) = value(None) else {
-                    return Ok(false);
-                };
-                v.insert(Slot { addr, val });
-                count(counter, 1);
-                Ok(true)
-            }
-            Entry::Full => {
-                // Cannot happen: `make_room` keeps the load factor at 3/4.
-                self.inner.dropped += 1;
-                Err(Full)
-            }
-        }
+        };
+        debug_assert!(dropped);
+        self.inner.dropped += 1;
+        Err(Full)
     }
 
     /// Called when `len` reached `grow_at`: grows the table if the load factor asks for it
@@ -600,10 +725,11 @@ impl<const F: usize> ShardView<'_, F> {
         Some(val)
     }
 
-    fn remove_where(&mut self, remove: &mut impl FnMut(usize, u64) -> bool) {
+    fn remove_where(&mut self, remove: &mut impl FnMut(usize, u64, &mut Side<'_>) -> bool) {
         let dir = self.dir;
-        self.inner.records.remove_where(|s| {
-            let gone = remove(s.addr, s.val);
+        let (records, mut side) = self.inner.split();
+        records.remove_where(|s| {
+            let gone = remove(s.addr, s.val, &mut side);
             if gone {
                 filter_add::<F>(dir, s.addr, -1);
             }
@@ -665,7 +791,7 @@ mod tests {
         // Two records in one granule (an allocator with 8-byte blocks), one in the next
         // granule, one further on in the same leaf.
         for addr in [a, a + 8, a + 16, a + 0x3f0] {
-            table.upsert(addr, |_| 1).unwrap();
+            table.upsert(addr, |_, _| 1).unwrap();
         }
         for addr in [a, a + 8, a + 16, a + 0x3f0] {
             assert!(table.maybe_contains(addr), "{addr:#x} recorded");
@@ -675,29 +801,107 @@ mod tests {
             assert!(!table.maybe_contains(addr), "{addr:#x} has no record");
         }
         // A third record in the shared granule, removed again: the granule stays shared.
-        table.upsert(a + 4, |_| 1).unwrap();
-        assert_eq!(table.remove(a + 4, |_| {}), Some(1));
+        table.upsert(a + 4, |_, _| 1).unwrap();
+        assert_eq!(table.remove(a + 4, |_, _| {}), Some(1));
         assert!(table.maybe_contains(a));
         // Removing one of the two records of a granule keeps its counter above zero.
-        assert_eq!(table.remove(a, |_| {}), Some(1));
+        assert_eq!(table.remove(a, |_, _| {}), Some(1));
         assert!(table.maybe_contains(a + 8));
         assert!(table.maybe_contains(a + 16));
-        assert_eq!(table.remove(a + 8, |_| {}), Some(1));
+        assert_eq!(table.remove(a + 8, |_, _| {}), Some(1));
         assert!(!table.maybe_contains(a) && !table.maybe_contains(a + 8));
         assert!(
             table.maybe_contains(a + 16),
             "the neighbour granule keeps its count"
         );
         // Removing through `update` and `retain_not` counts down too.
-        assert_eq!(table.update(a + 16, |_| (None, ())), Some(()));
+        assert_eq!(table.update(a + 16, |_, _| (None, ())), Some(()));
         assert!(!table.maybe_contains(a + 16));
-        table.retain_not(|addr, _| addr == a + 0x3f0);
+        table.retain_not(|addr, _, _| addr == a + 0x3f0);
         assert!(!table.maybe_contains(a + 0x3f0));
         assert_eq!(table.stats().records, 0);
         // A replaced record keeps its granule's count at one.
-        table.upsert(a, |_| 1).unwrap();
-        table.upsert(a, |_| 2).unwrap();
-        assert_eq!(table.remove(a, |_| {}), Some(2));
+        table.upsert(a, |_, _| 1).unwrap();
+        table.upsert(a, |_, _| 2).unwrap();
+        assert_eq!(table.remove(a, |_, _| {}), Some(2));
         assert!(!table.maybe_contains(a));
+    }
+
+    /// Side words go with their records: set and replaced in an upsert, handed back when
+    /// the record is removed, gone with the records `retain_not` and `update` remove, and
+    /// copied and counted apart from the records.
+    #[test]
+    fn side_words_live_and_go_with_their_records() {
+        let table = RecordTable::<1>::new();
+        let a = BASE + 0x20_0000;
+        let addrs: Vec<usize> = (0..600).map(|i| a + i * 0x1230).collect();
+        for (i, &addr) in addrs.iter().enumerate() {
+            table
+                .upsert(addr, |old, side| {
+                    assert_eq!(old, None);
+                    // Every other record has a side word (a block with a stack).
+                    if i % 2 == 0 {
+                        assert!(side.set(addr, 1000 + i as u64));
+                    }
+                    i as u64
+                })
+                .unwrap();
+        }
+        assert_eq!(table.stats().records, 600);
+        assert_eq!(table.side_stats().records, 300);
+        assert!(table.side_stats().table_bytes > 0);
+        let mut side: Vec<(usize, u64)> = table.copy_side();
+        side.sort_unstable();
+        let want: Vec<(usize, u64)> = (0..600)
+            .step_by(2)
+            .map(|i| (addrs[i], 1000 + i as u64))
+            .collect();
+        assert_eq!(side, want);
+        // A replacing upsert sees the side word and may change it.
+        table
+            .upsert(addrs[0], |old, side| {
+                assert_eq!(old, Some(0));
+                assert_eq!(side.take(addrs[0]), Some(1000));
+                assert!(side.set(addrs[0], 7));
+                0
+            })
+            .unwrap();
+        // Removing a record hands its side word to the closure; a record without one
+        // has none.
+        let mut got = None;
+        table.remove(addrs[0], |v, side| got = Some((v, side.take(addrs[0]))));
+        assert_eq!(got, Some((0, Some(7))));
+        table.remove(addrs[1], |v, side| got = Some((v, side.take(addrs[1]))));
+        assert_eq!(got, Some((1, None)));
+        // `update` removing a record, with its side word.
+        assert_eq!(
+            table.update(addrs[2], |_, side| (None, side.take(addrs[2]))),
+            Some(Some(1002))
+        );
+        // `retain_not` dropping a third of the rest with their side words.
+        table.retain_not(|addr, v, side| {
+            let gone = v % 3 == 0;
+            if gone {
+                side.take(addr);
+            }
+            gone
+        });
+        let left: Vec<usize> = (3..600).filter(|i| i % 3 != 0).collect();
+        assert_eq!(table.stats().records, left.len());
+        let mut side: Vec<(usize, u64)> = table.copy_side();
+        side.sort_unstable();
+        let want: Vec<(usize, u64)> = left
+            .iter()
+            .filter(|&&i| i % 2 == 0)
+            .map(|&i| (addrs[i], 1000 + i as u64))
+            .collect();
+        assert_eq!(side, want);
+        table.retain_not(|addr, _, side| {
+            side.take(addr);
+            true
+        });
+        assert_eq!(table.stats().records, 0);
+        assert_eq!(table.side_stats().records, 0);
+        assert_eq!(table.side_stats().dropped, 0);
     }
 }

@@ -172,7 +172,8 @@ pub fn unwinder() -> Unwinder {
 static DEFAULT_CAPTURE: AtomicU32 = AtomicU32::new(Capture::OFF.0);
 /// Frames kept per stack after leaktracker's own frames are dropped.
 static DEPTH: AtomicUsize = AtomicUsize::new(DEFAULT_DEPTH);
-/// Set once any capture is switched on: only then do the slow paths look at `BLOCK_STACKS`.
+/// Set once any capture is switched on: only then do reports look for blocks' stacks, and
+/// do instrumented polls mark their frame.
 static EVER_ON: AtomicBool = AtomicBool::new(false);
 
 /// Default number of frames kept per stack.
@@ -689,7 +690,7 @@ pub(crate) struct BlockStack {
 }
 
 impl BlockStack {
-    /// The id and the place in one word (a block-stack table value).
+    /// The id and the place in one word (a record's side word in `records.rs`).
     #[inline(always)]
     pub(crate) fn word(self) -> u64 {
         u64::from(self.id.0) | (u64::from(self.seq) << 32)
