@@ -183,6 +183,18 @@ pub mod trend;
 mod units;
 pub mod verdict;
 
+/// The `check-invariants` feature: checks the record table (every record and stack word
+/// in its shard, once; a stack only beside a record; the load factors; the dealloc
+/// filter's counts) and every resource's counts against its records, and describes the
+/// first invariant broken. Exact only while no other thread allocates, frees or tags:
+/// call it where the program is quiet (a test's checkpoint). It allocates, untagged.
+#[cfg(feature = "check-invariants")]
+#[doc(hidden)]
+pub fn check_invariants() -> Result<(), String> {
+    let _r = crate::guard::Reentrancy::enter();
+    records::check_invariants(None)
+}
+
 pub use crate::alloc::TrackingAllocator;
 pub use crate::check::LeakCheck;
 pub use crate::exit::{protect_panic_hook, ExitReport};

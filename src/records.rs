@@ -377,6 +377,40 @@ pub(crate) fn set_max_records(max: Option<usize>) {
     RECORDS.set_max_records(max);
 }
 
+/// The `check-invariants` feature: the record table's invariants (`RecordTable::
+/// check_invariants`), then the counts: each resource of `tracker` (of every tracker with
+/// `None`) that has records counts exactly their blocks and bytes. Exact only while no
+/// other thread changes the records of those resources (and no realloc of theirs is in
+/// flight, whose record is out of the table while its count stays).
+#[cfg(feature = "check-invariants")]
+pub(crate) fn check_invariants(tracker: Option<TrackerId>) -> Result<(), String> {
+    RECORDS.check_invariants()?;
+    let mut sums: HashMap<ResourceId, (usize, usize)> = HashMap::new();
+    for (_, w) in RECORDS.copy_all() {
+        // SAFETY: a word `RECORDS` handed back.
+        let rec = unsafe { Record::from_word(w) };
+        if tracker.is_some_and(|t| hot(rec.resource()).tracker() != t) {
+            continue;
+        }
+        let e = sums.entry(rec.resource()).or_default();
+        e.0 += 1;
+        e.1 += rec.size();
+    }
+    for (res, (blocks, bytes)) in sums {
+        let counted = hot(res).counts();
+        if counted != (blocks, bytes) {
+            return Err(format!(
+                "resource {} counts {} blocks and {} bytes; its records are {blocks} blocks \
+                 of {bytes} bytes",
+                res.raw(),
+                counted.0,
+                counted.1
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Takes every record shard lock (for `fork`).
 pub(crate) fn lock_for_fork() {
     RECORDS.lock_all();
@@ -391,5 +425,45 @@ pub(crate) unsafe fn force_unlock_for_fork() {
     // SAFETY: the caller promises `lock_for_fork` took these locks and forgot the guards.
     unsafe {
         RECORDS.force_unlock_all();
+    }
+}
+
+#[cfg(all(test, feature = "check-invariants"))]
+mod tests {
+    use super::*;
+    use crate::resource::Origin;
+
+    /// The count check passes while a resource's counts match its records, and finds a
+    /// count that does not.
+    #[test]
+    fn count_check_finds_a_planted_count() {
+        // A tracker id no tracker of this test binary has, and addresses far from its heap.
+        let tracker = TrackerId(u64::MAX - 11);
+        let res = crate::resource::create(
+            tracker,
+            "counted".into(),
+            "check".into(),
+            Origin::Scope,
+            crate::clock::Timestamp::now(),
+            stack::Capture::OFF,
+        )
+        .expect("room for a resource");
+        let base = 0x5b00_0000_0000usize;
+        let blocks: Vec<*mut u8> = (0..5).map(|i| (base + i * 0x40) as *mut u8).collect();
+        for (i, &b) in blocks.iter().enumerate() {
+            record(b, 16 * (i + 1), res, None);
+        }
+        assert_eq!(hot(res).counts(), (5, 240));
+        assert_eq!(check_invariants(Some(tracker)), Ok(()));
+        hot(res).add_block(8);
+        let e = check_invariants(Some(tracker)).unwrap_err();
+        assert!(e.contains("counts 6 blocks and 248 bytes"), "{e}");
+        hot(res).remove_block(8);
+        assert_eq!(check_invariants(Some(tracker)), Ok(()));
+        for &b in &blocks {
+            forget(b);
+        }
+        assert_eq!(hot(res).counts(), (0, 0));
+        hot(res).release_hold();
     }
 }

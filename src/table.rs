@@ -588,6 +588,97 @@ impl<const F: usize> RecordTable<F> {
     }
 }
 
+/// The `check-invariants` feature: the table's invariants, checked on a copy.
+#[cfg(feature = "check-invariants")]
+impl<const F: usize> RecordTable<F> {
+    /// Checks every invariant of the table that can be checked from its contents, and
+    /// describes the first one broken:
+    /// * every record and side word is in the shard of its address, once;
+    /// * every side word has a record (a stack only beside a record);
+    /// * each shard keeps its load factor (at most 3/4, records and side words);
+    /// * the filter is exact: the counter of every granule that has records equals their
+    ///   number.
+    ///
+    /// Exact only while no other thread changes the table: each shard is copied under its
+    /// lock, then checked with none held (the check allocates).
+    pub(crate) fn check_invariants(&self) -> Result<(), String> {
+        // (addr, shard) of every record, of every side word.
+        let mut records: Vec<(usize, usize)> = Vec::new();
+        let mut side: Vec<(usize, usize)> = Vec::new();
+        for (i, shard) in self.shards.iter().enumerate() {
+            let (len, cap, side_len, side_cap) = loop {
+                let (lr, ls) = {
+                    let g = shard.inner.lock();
+                    (g.records.len(), g.side.len())
+                };
+                records.reserve(lr + 16);
+                side.reserve(ls + 16);
+                let g = shard.inner.lock();
+                if records.capacity() - records.len() < g.records.len()
+                    || side.capacity() - side.len() < g.side.len()
+                {
+                    continue; // grew in between: size again
+                }
+                // No reallocation under the lock: the capacities were checked above.
+                records.extend(g.records.iter().map(|s| (s.addr, i)));
+                side.extend(g.side.iter().map(|s| (s.addr, i)));
+                break (
+                    g.records.len(),
+                    g.records.capacity(),
+                    g.side.len(),
+                    g.side.capacity(),
+                );
+            };
+            if len * 4 > cap * 3 || side_len * 4 > side_cap * 3 {
+                return Err(format!(
+                    "shard {i}: {len} records in {cap} slots, {side_len} side words in \
+                     {side_cap} slots: above the load factor of 3/4"
+                ));
+            }
+        }
+        for &(addr, i) in records.iter().chain(&side) {
+            if shard_of(addr) != i {
+                return Err(format!(
+                    "{addr:#x} is in shard {i}, its address's shard is {}",
+                    shard_of(addr)
+                ));
+            }
+        }
+        records.sort_unstable();
+        side.sort_unstable();
+        for list in [&records, &side] {
+            if let Some(w) = list.windows(2).find(|w| w[0].0 == w[1].0) {
+                return Err(format!("{:#x} is in the table twice", w[0].0));
+            }
+        }
+        for &(addr, _) in &side {
+            if records.binary_search_by_key(&addr, |r| r.0).is_err() {
+                return Err(format!("{addr:#x} has a side word and no record"));
+            }
+        }
+        // Sorted by address, the records of one granule are adjacent.
+        let dir = Self::directory();
+        let mut k = 0;
+        while k < records.len() {
+            let granule = records[k].0 >> 4;
+            let n = records[k..]
+                .iter()
+                .take_while(|r| r.0 >> 4 == granule)
+                .count();
+            let addr = records[k].0;
+            let counted = counter::<F>(dir, addr, false).map(|c| c.load(Ordering::Relaxed));
+            if counted != Some(n.min(u8::MAX as usize) as u8) {
+                return Err(format!(
+                    "the filter counts {counted:?} records in the granule of {addr:#x}, \
+                     which has {n}"
+                ));
+            }
+            k += n;
+        }
+        Ok(())
+    }
+}
+
 /// Table counters.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct TableStats {
@@ -903,5 +994,50 @@ mod tests {
         assert_eq!(table.stats().records, 0);
         assert_eq!(table.side_stats().records, 0);
         assert_eq!(table.side_stats().dropped, 0);
+    }
+
+    /// The invariant check passes on a table in order, and finds a side word without a
+    /// record and a filter counter that is off.
+    #[cfg(feature = "check-invariants")]
+    #[test]
+    fn invariant_check_finds_what_is_planted() {
+        let table = RecordTable::<1>::new();
+        let a = BASE + 0x40_0000;
+        for i in 0..100 {
+            let addr = a + i * 0x30;
+            table
+                .upsert(addr, |_, side| {
+                    if i % 3 == 0 {
+                        side.set(addr, i as u64);
+                    }
+                    1
+                })
+                .unwrap();
+        }
+        // Two records in one granule.
+        table.upsert(a + 8, |_, _| 1).unwrap();
+        assert_eq!(table.check_invariants(), Ok(()));
+        // A side word left behind by a record that never was.
+        let orphan = a + 0x10_0000;
+        assert_eq!(
+            table.upsert_or_remove(orphan, |_, side| {
+                side.set(orphan, 9);
+                None
+            }),
+            Ok(false)
+        );
+        let e = table.check_invariants().unwrap_err();
+        assert!(e.contains("has a side word and no record"), "{e}");
+        table.retain_not(|_, _, side| {
+            side.take(orphan);
+            false
+        });
+        assert_eq!(table.check_invariants(), Ok(()));
+        // A filter counter one above its granule's records.
+        table.with_shard(a, |s| filter_add::<1>(s.dir, a, 1));
+        let e = table.check_invariants().unwrap_err();
+        assert!(e.contains("the filter counts Some(3)"), "{e}");
+        table.with_shard(a, |s| filter_add::<1>(s.dir, a, -1));
+        assert_eq!(table.check_invariants(), Ok(()));
     }
 }

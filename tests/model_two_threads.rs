@@ -10,7 +10,8 @@
 //! order is accepted). `clear` runs on the main thread between steps.
 //!
 //! `MODEL_CASES=n` changes the number of cases (default 3000); `MODEL_SEED=n` makes the
-//! run reproducible.
+//! run reproducible. With the `check-invariants` feature, every step also checks the record
+//! table's invariants (`leaktracker::check_invariants`), with stacks on half the blocks.
 
 use std::alloc::Layout;
 use std::ptr::NonNull;
@@ -526,7 +527,8 @@ fn run_case(steps: &[Step]) -> Result<(), TestCaseError> {
                     }
                 })
                 .and_then(|()| model.check(0, &trackers[0]))
-                .and_then(|()| model.check(1, &trackers[1]));
+                .and_then(|()| model.check(1, &trackers[1]))
+                .and_then(|()| check_table());
             if let Err(e) = r {
                 error = Some(format!("after step {n} ({st:?}): {e}"));
             }
@@ -551,9 +553,22 @@ fn run_case(steps: &[Step]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// With the `check-invariants` feature, the record table's own invariants as well (every
+/// step, while the workers wait); without it, nothing more.
+fn check_table() -> Result<(), String> {
+    #[cfg(feature = "check-invariants")]
+    return leaktracker::check_invariants().map_err(|e| format!("table invariant: {e}"));
+    #[cfg(not(feature = "check-invariants"))]
+    Ok(())
+}
+
 #[test]
 fn main() {
     assert!(leaktracker::is_installed());
+    // With the invariant checks, one block in two gets a stack, so the stack words beside
+    // the records are checked too.
+    #[cfg(feature = "check-invariants")]
+    leaktracker::set_backtraces(leaktracker::Backtraces::Sample(2));
     let cases: u32 = std::env::var("MODEL_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
