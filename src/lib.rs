@@ -191,8 +191,8 @@ pub mod verdict;
 #[cfg(feature = "check-invariants")]
 #[doc(hidden)]
 pub fn check_invariants() -> Result<(), String> {
-    let _r = crate::guard::Reentrancy::enter();
-    records::check_invariants(None)
+    let r = crate::guard::Reentrancy::enter();
+    records::check_invariants(&r)
 }
 
 pub use crate::alloc::TrackingAllocator;

@@ -156,11 +156,9 @@ fn set_stack(side: &mut Side<'_>, addr: usize, stack: Option<BlockStack>) {
 #[inline]
 pub(crate) fn forget(block: *mut u8) {
     let addr = block as usize;
-    RECORDS.remove(addr, |w, side| {
-        // SAFETY: a word `RECORDS` handed back.
-        unsafe { Record::from_word(w) }.uncount();
-        side.take(addr);
-    });
+    // The stack word goes with the record.
+    // SAFETY: a word `RECORDS` handed back.
+    RECORDS.remove(addr, |w, _| unsafe { Record::from_word(w) }.uncount());
 }
 
 /// A record taken out of the table while its block is reallocated.
@@ -191,7 +189,7 @@ pub(crate) fn take(block: *mut u8) -> Option<Taken> {
         gen = hot(unsafe { Record::from_word(w) }.resource())
             .cleared()
             .now();
-        stack = side.take(addr).map(stack_of_word);
+        stack = side.map(stack_of_word);
     })?;
     Some(Taken {
         // SAFETY: a word `RECORDS` handed back.
@@ -221,9 +219,7 @@ pub(crate) fn put(block: *mut u8, taken: Taken, size: usize) {
         // Read under the shard lock: see `cleared.rs` for why this suffices.
         if !h.cleared().unchanged_since(taken.gen) {
             h.remove_block(old_size);
-            if old.is_some() {
-                side.take(addr); // the stale record's, which goes too
-            }
+            // A stale record at `addr` goes, and its stack with it.
             return None;
         }
         h.resize_block(old_size, size);
@@ -241,7 +237,7 @@ pub(crate) fn put(block: *mut u8, taken: Taken, size: usize) {
 /// Runs `f` on the resource of `addr`'s record, under its shard lock (so the resource is
 /// alive while `f` runs: `f` may take a hold on it). `None` without a record.
 pub(crate) fn with_resource_of<R>(block: *mut u8, f: impl FnOnce(ResourceId) -> R) -> Option<R> {
-    RECORDS.update(block as usize, |w, _| {
+    RECORDS.update(block as usize, |w| {
         // SAFETY: a word `RECORDS` handed back.
         (Some(w), f(unsafe { Record::from_word(w) }.resource()))
     })
@@ -278,13 +274,12 @@ pub(crate) fn retag(
 pub(crate) fn untag(block: *mut u8, tracker: TrackerId) -> bool {
     let addr = block as usize;
     RECORDS
-        .update(addr, |w, side| {
+        .update(addr, |w| {
             // SAFETY: a word `RECORDS` handed back.
             let rec = unsafe { Record::from_word(w) };
             if hot(rec.resource()).tracker() == tracker {
                 rec.uncount();
-                side.take(addr);
-                (None, true)
+                (None, true) // and its stack
             } else {
                 (Some(w), false)
             }
@@ -301,12 +296,11 @@ pub(crate) fn untag(block: *mut u8, tracker: TrackerId) -> bool {
 /// and its loom model are in `cleared.rs`).
 pub(crate) fn clear(tracker: TrackerId) {
     crate::resource::while_clearing(tracker, || {
-        RECORDS.retain_not(|addr, w, side| {
+        RECORDS.retain_not(|_, w| {
             // SAFETY: a word `RECORDS` handed back.
             let rec = unsafe { Record::from_word(w) };
             if hot(rec.resource()).tracker() == tracker {
-                rec.uncount();
-                side.take(addr);
+                rec.uncount(); // the record goes, and its stack with it
                 true
             } else {
                 false
@@ -327,9 +321,8 @@ pub(crate) fn stack_groups(
         return HashMap::new();
     }
     let wanted: std::collections::HashSet<ResourceId> = resources.iter().copied().collect();
-    let records = RECORDS.copy_all();
-    let stacks: HashMap<usize, BlockStack> = RECORDS
-        .copy_side()
+    let (records, stacks) = RECORDS.copy_with_side();
+    let stacks: HashMap<usize, BlockStack> = stacks
         .into_iter()
         .map(|(a, w)| (a, stack_of_word(w)))
         .collect();
@@ -383,10 +376,18 @@ pub(crate) fn set_max_records(max: Option<usize>) {
 /// other thread changes the records of those resources (and no realloc of theirs is in
 /// flight, whose record is out of the table while its count stays).
 #[cfg(feature = "check-invariants")]
-pub(crate) fn check_invariants(tracker: Option<TrackerId>) -> Result<(), String> {
+pub(crate) fn check_invariants(r: &Reentrancy) -> Result<(), String> {
     RECORDS.check_invariants()?;
+    check_counts(r, None)
+}
+
+/// The count part of [`check_invariants`], for the resources of `tracker` (of every
+/// tracker with `None`): each one's live blocks and bytes equal its records', and a live
+/// resource without records counts none.
+#[cfg(feature = "check-invariants")]
+fn check_counts(r: &Reentrancy, tracker: Option<TrackerId>) -> Result<(), String> {
     let mut sums: HashMap<ResourceId, (usize, usize)> = HashMap::new();
-    for (_, w) in RECORDS.copy_all() {
+    for (_, w) in RECORDS.copy_with_side().0 {
         // SAFETY: a word `RECORDS` handed back.
         let rec = unsafe { Record::from_word(w) };
         if tracker.is_some_and(|t| hot(rec.resource()).tracker() != t) {
@@ -395,6 +396,18 @@ pub(crate) fn check_invariants(tracker: Option<TrackerId>) -> Result<(), String>
         let e = sums.entry(rec.resource()).or_default();
         e.0 += 1;
         e.1 += rec.size();
+    }
+    for s in crate::resource::snapshot(r, tracker) {
+        if (s.blocks, s.bytes) != (0, 0) && !sums.contains_key(&s.id) {
+            return Err(format!(
+                "resource {} ({}, {}) counts {} blocks and {} bytes, and has no records",
+                s.id.raw(),
+                s.name,
+                s.kind,
+                s.blocks,
+                s.bytes
+            ));
+        }
     }
     for (res, (blocks, bytes)) in sums {
         let counted = hot(res).counts();
@@ -453,17 +466,28 @@ mod tests {
         for (i, &b) in blocks.iter().enumerate() {
             record(b, 16 * (i + 1), res, None);
         }
+        let r = Reentrancy::enter();
         assert_eq!(hot(res).counts(), (5, 240));
-        assert_eq!(check_invariants(Some(tracker)), Ok(()));
+        assert_eq!(check_counts(&r, Some(tracker)), Ok(()));
         hot(res).add_block(8);
-        let e = check_invariants(Some(tracker)).unwrap_err();
+        let e = check_counts(&r, Some(tracker)).unwrap_err();
         assert!(e.contains("counts 6 blocks and 248 bytes"), "{e}");
         hot(res).remove_block(8);
-        assert_eq!(check_invariants(Some(tracker)), Ok(()));
+        assert_eq!(check_counts(&r, Some(tracker)), Ok(()));
         for &b in &blocks {
             forget(b);
         }
         assert_eq!(hot(res).counts(), (0, 0));
+        assert_eq!(check_counts(&r, Some(tracker)), Ok(()));
+        // Counts left behind with no record.
+        hot(res).add_block(8);
+        let e = check_counts(&r, Some(tracker)).unwrap_err();
+        assert!(
+            e.contains("counts 1 blocks and 8 bytes, and has no records"),
+            "{e}"
+        );
+        hot(res).remove_block(8);
+        assert_eq!(check_counts(&r, Some(tracker)), Ok(()));
         hot(res).release_hold();
     }
 }

@@ -62,6 +62,10 @@ pub(super) struct Walk {
     /// The address of the frame record the first return address was read from (each
     /// later one was read from the record the one before it links to: see [`records`]).
     pub(super) first_record: usize,
+    /// The link read from the first record (the second record's address), kept because
+    /// the first record may be this walk's own frame, gone once it returns (when the
+    /// return into `capture` was not recognised as such); 0 with fewer than two frames.
+    pub(super) second_record: usize,
 }
 
 /// Fills `ips` with the return addresses of the frame-pointer chain, innermost first,
@@ -132,6 +136,9 @@ pub(super) fn walk(ips: &mut [super::Slot], caller: usize) -> Option<Walk> {
         }
         ips[n] = super::Slot::new(ret);
         n += 1;
+        if n == 1 {
+            walk.second_record = next;
+        }
         if frame == Frame::Last {
             // Into std's short-backtrace marker: the runtime's frames.
             walk.at_marker = true;
@@ -146,19 +153,26 @@ pub(super) fn walk(ips: &mut [super::Slot], caller: usize) -> Option<Walk> {
     Some(walk)
 }
 
-/// Fills `out` with the frame records of the chain from `first` (a walk's
-/// [`Walk::first_record`]) outwards, as the walk met them, and returns how many: the
-/// record each return address of that walk was read from, while the walk's caller's frame
-/// is still live (the records above it are unchanged).
+/// Fills `out` with the frame records of a walk, as the walk met them, and returns how
+/// many: the record each return address of that walk was read from, while the walk's
+/// caller's frame is still live (the records from the second on are in live frames and
+/// unchanged; the first is only given, never read: it may be the walk's own frame).
 #[inline(never)]
-pub(super) fn records(first: usize, out: &mut [super::Slot]) -> usize {
+pub(super) fn records(walk: &Walk, out: &mut [super::Slot]) -> usize {
     let Some(top) = stack_top() else {
         return 0;
     };
+    if out.is_empty() || walk.frames == 0 {
+        return 0;
+    }
+    out[0] = super::Slot::new(walk.first_record);
+    if walk.frames == 1 || out.len() == 1 || walk.second_record <= walk.first_record {
+        return 1;
+    }
     let marker = 0u8;
     let low = std::ptr::addr_of!(marker) as usize;
-    let mut fp = first;
-    let mut n = 0;
+    let mut fp = walk.second_record;
+    let mut n = 1;
     while n < out.len() {
         let inside = fp >= low && fp.checked_add(16).is_some_and(|end| end <= top);
         if !inside || !fp.is_multiple_of(std::mem::align_of::<usize>()) {
@@ -197,7 +211,7 @@ mod tests {
         assert!(w.frames >= 2, "walked {} frames", w.frames);
         let ips = super::super::written(&ips, w.frames);
         let mut recs = [super::super::Slot::uninit(); 64];
-        let k = records(w.first_record, &mut recs[..w.frames]);
+        let k = records(&w, &mut recs[..w.frames]);
         assert_eq!(k, w.frames);
         let recs = super::super::written(&recs, k);
         assert_eq!(recs[0], w.first_record);

@@ -38,6 +38,7 @@ mod fp {
         pub(super) frames: usize,
         pub(super) at_marker: bool,
         pub(super) first_record: usize,
+        pub(super) second_record: usize,
     }
     pub(super) fn walk(_: &mut [super::Slot], _: usize) -> Option<Walk> {
         None
@@ -314,7 +315,7 @@ pub(crate) fn capture() -> Option<BlockStack> {
             if n < want && n <= own + 2 && !w.at_marker {
                 FP_BROKEN.fetch_add(1, Ordering::Relaxed);
                 (walk_tables_or_system(out), None)
-            } else if fp_gap(written(out, n), w.first_record, own) {
+            } else if fp_gap(written(out, n), &w, own) {
                 FP_GAPS.fetch_add(1, Ordering::Relaxed);
                 (walk_tables_or_system(out), None)
             } else {
@@ -435,10 +436,10 @@ fn fp_link_set(ip: usize) -> usize {
 ///
 /// Whether the code at a return address keeps its caller's link is a property of that
 /// code, so a link the tables confirmed once is remembered (per thread, by return
-/// address): a stack walked before is checked with a few loads. `first_record`: the walk's
-/// [`fp::Walk::first_record`], from which the records are read again on a memo miss.
+/// address): a stack walked before is checked with a few loads. `walk`: the walk's
+/// [`fp::Walk`], from which the records are read again on a memo miss.
 #[inline(always)]
-fn fp_gap(ips: &[usize], first_record: usize, own: usize) -> bool {
+fn fp_gap(ips: &[usize], walk: &fp::Walk, own: usize) -> bool {
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     {
         let to = (own + FP_CHECKED_LINKS).min(ips.len().saturating_sub(1));
@@ -450,11 +451,11 @@ fn fp_gap(ips: &[usize], first_record: usize, own: usize) -> bool {
         if FP_LINKS_OK.try_with(known).unwrap_or(false) {
             return false;
         }
-        fp_gap_by_tables(ips, first_record, own, to)
+        fp_gap_by_tables(ips, walk, own, to)
     }
     #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
     {
-        let _ = (ips, first_record, own);
+        let _ = (ips, walk, own);
         false
     }
 }
@@ -464,10 +465,10 @@ fn fp_gap(ips: &[usize], first_record: usize, own: usize) -> bool {
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 #[cold]
 #[inline(never)]
-fn fp_gap_by_tables(ips: &[usize], first_record: usize, own: usize, to: usize) -> bool {
+fn fp_gap_by_tables(ips: &[usize], walk: &fp::Walk, own: usize, to: usize) -> bool {
     let mut recs = [Slot::uninit(); MAX_CAPTURE];
     let need = (own + FP_CHECKED_LINKS + 1).min(ips.len()).min(MAX_CAPTURE);
-    let k = fp::records(first_record, &mut recs[..need]);
+    let k = fp::records(walk, &mut recs[..need]);
     match tables::fp_links_agree(ips, written(&recs, k), own, own + FP_CHECKED_LINKS) {
         Some(true) => {
             let _ = FP_LINKS_OK.try_with(|links| {
