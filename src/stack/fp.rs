@@ -4,6 +4,7 @@
 use std::cell::Cell;
 
 use super::marker::{Frame, Watch};
+use super::Walk;
 
 thread_local! {
     // The top (highest address) of this thread's stack; 0 until first needed.
@@ -52,20 +53,23 @@ fn frame_pointer() -> usize {
     fp
 }
 
-/// What a frame-pointer walk found.
-#[derive(Clone, Copy, Default)]
-pub(super) struct Walk {
-    /// Return addresses written to the front of the output.
-    pub(super) frames: usize,
-    /// Whether the walk ended at std's short-backtrace marker (see `marker`).
-    pub(super) at_marker: bool,
-    /// The address of the frame record the first return address was read from (each
-    /// later one was read from the record the one before it links to: see [`records`]).
-    pub(super) first_record: usize,
-    /// The link read from the first record (the second record's address), kept because
-    /// the first record may be this walk's own frame, gone once it returns (when the
-    /// return into `capture` was not recognised as such); 0 with fewer than two frames.
-    pub(super) second_record: usize,
+/// The two words of the frame record at `fp` (the caller's frame pointer, the return
+/// address), if the record lies on the live stack: at or above `low` (a local of the walk
+/// that reads it, whose callers' records are all above it) and ending at or below the
+/// stack's top, whose last record starts at `last` (`top - 16`); `fp` word-aligned.
+#[inline(always)]
+fn read_record(fp: usize, low: usize, last: usize) -> Option<(usize, usize)> {
+    if fp < low || fp > last || !fp.is_multiple_of(std::mem::align_of::<usize>()) {
+        return None;
+    }
+    // SAFETY: `low <= fp`, `fp + 16 <= top` and `fp` is word-aligned: both words lie in the
+    // live part of this thread's stack.
+    Some(unsafe {
+        (
+            (fp as *const usize).read_volatile(),
+            ((fp + 8) as *const usize).read_volatile(),
+        )
+    })
 }
 
 /// Fills `ips` with the return addresses of the frame-pointer chain, innermost first,
@@ -88,23 +92,11 @@ pub(super) fn walk(ips: &mut [super::Slot], caller: usize) -> Option<Walk> {
         return Some(walk);
     };
     let mut fp = frame_pointer();
-    // Records only go up from here, so `low` is checked once.
+    // Records only go up from here, so `low` is checked once, not at every record.
     if fp < low {
         return Some(walk);
     }
-    let record = |fp: usize| -> Option<(usize, usize)> {
-        if fp > last || !fp.is_multiple_of(std::mem::align_of::<usize>()) {
-            return None;
-        }
-        // SAFETY: `low <= fp` (checked above, and records only go up), `fp + 16 <= top`
-        // and `fp` is word-aligned: both words lie in the live part of this thread's stack.
-        Some(unsafe {
-            (
-                (fp as *const usize).read_volatile(),
-                ((fp + 8) as *const usize).read_volatile(),
-            )
-        })
-    };
+    let record = |fp| read_record(fp, 0, last);
     // The first record returns into the caller (`capture`, whose entry is `caller`): not
     // kept, unless the caller was built without a frame pointer (then it is the next one's).
     let Some((next, ret)) = record(fp) else {
@@ -159,7 +151,7 @@ pub(super) fn walk(ips: &mut [super::Slot], caller: usize) -> Option<Walk> {
 /// unchanged; the first is only given, never read: it may be the walk's own frame).
 #[inline(never)]
 pub(super) fn records(walk: &Walk, out: &mut [super::Slot]) -> usize {
-    let Some(top) = stack_top() else {
+    let Some(last) = stack_top().and_then(|top| top.checked_sub(16)) else {
         return 0;
     };
     if out.is_empty() || walk.frames == 0 {
@@ -174,14 +166,11 @@ pub(super) fn records(walk: &Walk, out: &mut [super::Slot]) -> usize {
     let mut fp = walk.second_record;
     let mut n = 1;
     while n < out.len() {
-        let inside = fp >= low && fp.checked_add(16).is_some_and(|end| end <= top);
-        if !inside || !fp.is_multiple_of(std::mem::align_of::<usize>()) {
+        let Some((next, _)) = read_record(fp, low, last) else {
             break;
-        }
+        };
         out[n] = super::Slot::new(fp);
         n += 1;
-        // SAFETY: as in `walk`: `low <= fp`, `fp + 16 <= top`, word-aligned.
-        let next = unsafe { (fp as *const usize).read_volatile() };
         if next <= fp {
             break;
         }
@@ -195,8 +184,8 @@ mod tests {
     use super::*;
 
     #[inline(never)]
-    fn walk_here(ips: &mut [super::super::Slot]) -> Walk {
-        let entry = walk_here as fn(&mut [super::super::Slot]) -> Walk as usize;
+    fn walk_here(ips: &mut [super::super::Slot]) -> super::super::Walk {
+        let entry = walk_here as fn(&mut [super::super::Slot]) -> super::super::Walk as usize;
         std::hint::black_box(walk(ips, entry)).expect("this thread's stack bounds")
     }
 

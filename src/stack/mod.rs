@@ -33,16 +33,25 @@ mod trim;
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 mod fp {
-    #[derive(Clone, Copy, Default)]
-    pub(super) struct Walk {
-        pub(super) frames: usize,
-        pub(super) at_marker: bool,
-        pub(super) first_record: usize,
-        pub(super) second_record: usize,
-    }
-    pub(super) fn walk(_: &mut [super::Slot], _: usize) -> Option<Walk> {
+    pub(super) fn walk(_: &mut [super::Slot], _: usize) -> Option<super::Walk> {
         None
     }
+}
+
+/// What a frame-pointer walk (`fp::walk`) found.
+#[derive(Clone, Copy, Default)]
+struct Walk {
+    /// Return addresses written to the front of the output.
+    frames: usize,
+    /// Whether the walk ended at std's short-backtrace marker (see `marker`).
+    at_marker: bool,
+    /// The address of the frame record the first return address was read from (each
+    /// later one was read from the record the one before it links to: see `fp::records`).
+    first_record: usize,
+    /// The link read from the first record (the second record's address), kept because
+    /// the first record may be the walk's own frame, gone once it returns (when the
+    /// return into `capture` was not recognised as such); 0 with fewer than two frames.
+    second_record: usize,
 }
 
 /// Which blocks get a backtrace.
@@ -437,9 +446,9 @@ fn fp_link_set(ip: usize) -> usize {
 /// Whether the code at a return address keeps its caller's link is a property of that
 /// code, so a link the tables confirmed once is remembered (per thread, by return
 /// address): a stack walked before is checked with a few loads. `walk`: the walk's
-/// [`fp::Walk`], from which the records are read again on a memo miss.
+/// [`Walk`], from which the records are read again on a memo miss.
 #[inline(always)]
-fn fp_gap(ips: &[usize], walk: &fp::Walk, own: usize) -> bool {
+fn fp_gap(ips: &[usize], walk: &Walk, own: usize) -> bool {
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     {
         let to = (own + FP_CHECKED_LINKS).min(ips.len().saturating_sub(1));
@@ -465,7 +474,7 @@ fn fp_gap(ips: &[usize], walk: &fp::Walk, own: usize) -> bool {
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 #[cold]
 #[inline(never)]
-fn fp_gap_by_tables(ips: &[usize], walk: &fp::Walk, own: usize, to: usize) -> bool {
+fn fp_gap_by_tables(ips: &[usize], walk: &Walk, own: usize, to: usize) -> bool {
     let mut recs = [Slot::uninit(); MAX_CAPTURE];
     let need = (own + FP_CHECKED_LINKS + 1).min(ips.len()).min(MAX_CAPTURE);
     let k = fp::records(walk, &mut recs[..need]);
