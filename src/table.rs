@@ -512,12 +512,27 @@ impl<const F: usize> RecordTable<F> {
     }
 
     /// A copy of every record and of every [`Side`] word, `(addr, val)` each, taken shard
-    /// by shard. Allocates only while no lock is held (it sizes the buffers first, then copies
-    /// under the lock); both of a shard are copied under one hold of its lock, so a side
-    /// word copied is the one of the record copied at its address.
+    /// by shard (see [`copy_shards`](Self::copy_shards)): a side word copied is the one of
+    /// the record copied at its address.
     pub(crate) fn copy_with_side(&self) -> (Vec<Copied>, Vec<Copied>) {
         let (mut records, mut side) = (Vec::new(), Vec::new());
-        for shard in &self.shards {
+        self.copy_shards(&mut records, &mut side, |_, s| (s.addr, s.val), |_, _| {});
+        (records, side)
+    }
+
+    /// Appends `item(shard, slot)` of every record of every shard to `records`, and of
+    /// every side word to `side`, and runs `also(shard, inner)` beside the copy; both of a
+    /// shard under one hold of its lock. Allocates only while no lock is held: it sizes
+    /// the buffers first, then copies under the lock (sizing again if the shard grew in
+    /// between).
+    fn copy_shards<T>(
+        &self,
+        records: &mut Vec<T>,
+        side: &mut Vec<T>,
+        item: impl Fn(usize, &Slot) -> T,
+        mut also: impl FnMut(usize, &ShardInner),
+    ) {
+        for (i, shard) in self.shards.iter().enumerate() {
             loop {
                 let (lr, ls) = {
                     let g = shard.inner.lock();
@@ -525,19 +540,19 @@ impl<const F: usize> RecordTable<F> {
                 };
                 records.reserve(lr + 16);
                 side.reserve(ls + 16);
-                let inner = shard.inner.lock();
-                if records.capacity() - records.len() < inner.records.len()
-                    || side.capacity() - side.len() < inner.side.len()
+                let g = shard.inner.lock();
+                if records.capacity() - records.len() < g.records.len()
+                    || side.capacity() - side.len() < g.side.len()
                 {
                     continue; // grew in between: size again
                 }
                 // No reallocation: the capacities were checked above.
-                records.extend(inner.records.iter().map(|s| (s.addr, s.val)));
-                side.extend(inner.side.iter().map(|s| (s.addr, s.val)));
+                records.extend(g.records.iter().map(|s| item(i, s)));
+                side.extend(g.side.iter().map(|s| item(i, s)));
+                also(i, &g);
                 break;
             }
         }
-        (records, side)
     }
 
     /// Counts of the [`Side`] words: words (`records`), words that found no memory
@@ -604,39 +619,28 @@ impl<const F: usize> RecordTable<F> {
     /// Exact only while no other thread changes the table: each shard is copied under its
     /// lock, then checked with none held (the check allocates).
     pub(crate) fn check_invariants(&self) -> Result<(), String> {
-        // (addr, shard) of every record, of every side word.
+        // (addr, shard) of every record, of every side word; the first shard above its
+        // load factor: (shard, records, slots, side words, slots).
         let mut records: Vec<(usize, usize)> = Vec::new();
         let mut side: Vec<(usize, usize)> = Vec::new();
-        for (i, shard) in self.shards.iter().enumerate() {
-            let (len, cap, side_len, side_cap) = loop {
-                let (lr, ls) = {
-                    let g = shard.inner.lock();
-                    (g.records.len(), g.side.len())
-                };
-                records.reserve(lr + 16);
-                side.reserve(ls + 16);
-                let g = shard.inner.lock();
-                if records.capacity() - records.len() < g.records.len()
-                    || side.capacity() - side.len() < g.side.len()
-                {
-                    continue; // grew in between: size again
+        let mut over = None;
+        self.copy_shards(
+            &mut records,
+            &mut side,
+            |i, s| (s.addr, i),
+            |i, g| {
+                let (len, cap) = (g.records.len(), g.records.capacity());
+                let (side_len, side_cap) = (g.side.len(), g.side.capacity());
+                if over.is_none() && (len * 4 > cap * 3 || side_len * 4 > side_cap * 3) {
+                    over = Some((i, len, cap, side_len, side_cap));
                 }
-                // No reallocation under the lock: the capacities were checked above.
-                records.extend(g.records.iter().map(|s| (s.addr, i)));
-                side.extend(g.side.iter().map(|s| (s.addr, i)));
-                break (
-                    g.records.len(),
-                    g.records.capacity(),
-                    g.side.len(),
-                    g.side.capacity(),
-                );
-            };
-            if len * 4 > cap * 3 || side_len * 4 > side_cap * 3 {
-                return Err(format!(
-                    "shard {i}: {len} records in {cap} slots, {side_len} side words in \
-                     {side_cap} slots: above the load factor of 3/4"
-                ));
-            }
+            },
+        );
+        if let Some((i, len, cap, side_len, side_cap)) = over {
+            return Err(format!(
+                "shard {i}: {len} records in {cap} slots, {side_len} side words in \
+                 {side_cap} slots: above the load factor of 3/4"
+            ));
         }
         for &(addr, i) in records.iter().chain(&side) {
             if shard_of(addr) != i {
